@@ -1,0 +1,3 @@
+using StarStudio.Cli;
+
+return await CliApp.RunAsync(args);
