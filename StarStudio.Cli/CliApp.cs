@@ -1,4 +1,5 @@
 using System.CommandLine;
+using StarStudio.Cli.Commands;
 using StarStudio.Model.Runtime;
 
 namespace StarStudio.Cli;
@@ -6,10 +7,15 @@ namespace StarStudio.Cli;
 /// <summary>The `starstudio` command line: generate, inspect, bench.</summary>
 public static class CliApp
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args, TextWriter? output = null)
     {
         TorchNativeLoader.Ensure();
         var root = new RootCommand("StarStudio: run and understand scale-wise autoregressive image generators (STAR, VAR).");
-        return await root.Parse(args).InvokeAsync();
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        var config = new InvocationConfiguration();
+        if (output is not null) config.Output = output;
+        return await root.Parse(args).InvokeAsync(config);
     }
 }

@@ -13,8 +13,9 @@ namespace StarStudio.Model.Generation;
 public sealed class ScaleWiseModel : IDisposable
 {
     public ScaleWiseModel(string name, IScaleWiseTransformer transformer, VQVAE vae, ITextEncoder? textEncoder,
-        int numClasses, int stableSamplerFromScale, Device device)
+        int numClasses, int stableSamplerFromScale, Device device, bool ownsModules = true)
     {
+        _ownsModules = ownsModules;
         Name = name;
         Transformer = transformer;
         Vae = vae;
@@ -27,6 +28,8 @@ public sealed class ScaleWiseModel : IDisposable
             throw new ArgumentException(
                 $"Transformer (V={transformer.VocabSize}, Cvae={transformer.Cvae}) and VQ-VAE codebook [{string.Join(", ", vae.Quantize.Embedding.weight!.shape)}] don't match.");
     }
+
+    readonly bool _ownsModules;
 
     public string Name { get; }
     public IScaleWiseTransformer Transformer { get; }
@@ -89,6 +92,7 @@ public sealed class ScaleWiseModel : IDisposable
 
     public void Dispose()
     {
+        if (!_ownsModules) return;
         (Transformer as IDisposable)?.Dispose();
         Vae.Dispose();
         (TextEncoder as IDisposable)?.Dispose();

@@ -1,0 +1,26 @@
+using Spectre.Console;
+
+namespace StarStudio.Cli.Commands;
+
+/// <summary>Turns expected failures (bad input, bad files) into one clear line and exit code 2; no stack traces for users.</summary>
+static class CliErrors
+{
+    public static int Run(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
+            return 130;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
+                                      or InvalidOperationException or NotSupportedException or FormatException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}
