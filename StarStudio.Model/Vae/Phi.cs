@@ -50,7 +50,9 @@ public sealed class Phi : nn.Module<Tensor, Tensor>
 /// <summary>
 /// Holds the Phis and picks one for a scale from its position at = si / (SN - 1) in [0, 1]: the Phi whose tick is
 /// nearest (the first on a tie). With K Phis the ticks are linspace(1/(3K), 1 - 1/(3K), K) when K == 4, else
-/// linspace(1/(2K), 1 - 1/(2K), K). For SN = 10 and K = 4 this gives Phi 0,0,1,1,1,2,2,3,3,3.
+/// linspace(1/(2K), 1 - 1/(2K), K). For SN = 10 and K = 4 this gives Phi 0,0,1,1,1,2,2,3,3,3; two of those
+/// (si = 2 and 7) are exact ties in real arithmetic that double rounding decides, so the ticks and distances are
+/// computed exactly as numpy does.
 /// </summary>
 public abstract class PhiSelector : nn.Module
 {
