@@ -37,6 +37,7 @@ public sealed class KvCache : IDisposable
     public int ScalesCached { get; private set; }
     /// <summary>Rows N of the cached tensors, or null while empty.</summary>
     public long? Rows { get; private set; }
+    public bool IsDisposed => _disposed;
     /// <summary>Live tensors the cache owns (for leak accounting).</summary>
     public int TensorCount => _k.Concat(_v).Concat(_crossK).Concat(_crossV).Count(t => t is not null);
 

@@ -10,7 +10,8 @@ static class Masks
     public static Tensor Additive(Tensor keep)
     {
         using var scope = NewDisposeScope();
-        var bias = zeros_like(keep, dtype: ScalarType.Float32).masked_fill(keep.logical_not(), float.NegativeInfinity);
+        var open = zeros_like(keep, dtype: ScalarType.Float32);
+        var bias = where(keep, open, full_like(open, float.NegativeInfinity));
         return bias.MoveToOuterDisposeScope();
     }
 

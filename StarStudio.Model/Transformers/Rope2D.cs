@@ -70,7 +70,7 @@ public sealed class Rope2D : IDisposable
         if (c % 2 != 0 || cos_lc.shape[^1] * 2 != c || cos_lc.shape[0] != x.shape[^2])
             throw new ArgumentException($"RoPE table [{string.Join(",", cos_lc.shape)}] does not fit x [{string.Join(",", x.shape)}].");
         using var scope = NewDisposeScope();
-        var pairs = x.unflatten(-1, [c / 2, 2]);
+        var pairs = x.unflatten(x.dim() - 1, [c / 2, 2]); // TorchSharp rejects a negative dim here
         var re = pairs.select(-1, 0);
         var im = pairs.select(-1, 1);
         var outRe = re * cos_lc - im * sin_lc;

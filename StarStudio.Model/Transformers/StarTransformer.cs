@@ -43,10 +43,38 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     [ComponentName(Name = "encoder_proj2")] readonly Linear? _encoderProj2;
     [ComponentName(Name = "head_proj")] readonly Linear? _headProj;
     [ComponentName(Name = "lvl_embed_2")] readonly Embedding? _lvlEmbed2;
-    // non-persistent: level of every token [1, L] (int64) and the RoPE tables [L, c/2]
-    [ComponentName(Name = "lvl_1L")] Tensor _lvl_1L;
-    [ComponentName(Name = "rope_cos_Lc")] Tensor? _ropeCos;
-    [ComponentName(Name = "rope_sin_Lc")] Tensor? _ropeSin;
+    // Plain attributes in the reference (lvl_1L, freqs_cis): not state. TorchSharp would register a Tensor field as a
+    // persistent buffer and never moves non-persistent ones, so they live in a holder that _toEpilog moves explicitly.
+    readonly Attributes _attrs;
+
+    /// <summary>Level of every token [1, L] (int64) and the RoPE tables [L, c/2].</summary>
+    sealed class Attributes : IDisposable
+    {
+        public Tensor Lvl_1L = null!;
+        public Tensor? RopeCos, RopeSin;
+
+        public void MoveTo(Device device)
+        {
+            Lvl_1L = Move(Lvl_1L, device)!;
+            RopeCos = Move(RopeCos, device);
+            RopeSin = Move(RopeSin, device);
+        }
+
+        static Tensor? Move(Tensor? t, Device device)
+        {
+            if (t is null || (t.device_type == device.type && t.device_index == device.index)) return t;
+            var moved = t.to(device).DetachFromDisposeScope();
+            t.Dispose();
+            return moved;
+        }
+
+        public void Dispose()
+        {
+            Lvl_1L.Dispose();
+            RopeCos?.Dispose();
+            RopeSin?.Dispose();
+        }
+    }
 
     public StarTransformer(StarConfig config, Device? device = null) : base(nameof(StarTransformer))
     {
@@ -116,18 +144,35 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
 
         var lvl = new long[_L];
         for (int si = 0; si < S; si++) Array.Fill(lvl, si, _begin[si], _end[si] - _begin[si]);
-        _lvl_1L = tensor(lvl, [1, _L]).to(device ?? CPU);
-        register_buffer("lvl_1L", _lvl_1L, persistent: false);
+        _attrs = new Attributes { Lvl_1L = tensor(lvl, [1, _L]).to(device ?? CPU).DetachFromDisposeScope() };
         if (config.RotaryPosEmb)
         {
-            // The module owns the tables from here on (registered buffers are disposed with it).
+            // The module owns the tables from here on.
             var rope = Rope2D.Build(config.PatchNums, config.HeadDim, config.RopeTheta, config.RopeNorm, device);
-            _ropeCos = rope.Cos_Lc;
-            _ropeSin = rope.Sin_Lc;
-            register_buffer("rope_cos_Lc", _ropeCos, persistent: false);
-            register_buffer("rope_sin_Lc", _ropeSin, persistent: false);
+            _attrs.RopeCos = rope.Cos_Lc;
+            _attrs.RopeSin = rope.Sin_Lc;
         }
         RegisterComponents();
+    }
+
+    Tensor _lvl_1L => _attrs.Lvl_1L;
+    Tensor? _ropeCos => _attrs.RopeCos;
+    Tensor? _ropeSin => _attrs.RopeSin;
+    /// <summary>Token levels [1, L] (the reference's lvl_1L; not state).</summary>
+    internal Tensor Lvl_1L => _attrs.Lvl_1L;
+    /// <summary>RoPE cos/sin tables [L, c/2] (the reference's freqs_cis; not state), null without RoPE.</summary>
+    internal (Tensor? Cos, Tensor? Sin) RopeTables => (_attrs.RopeCos, _attrs.RopeSin);
+
+    protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
+    {
+        base._toEpilog(dtype, device, non_blocking);
+        if (device is not null) _attrs.MoveTo(device);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _attrs.Dispose();
+        base.Dispose(disposing);
     }
 
     public StarConfig Config => _cfg;
@@ -205,6 +250,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         int b = _begin[si], e = _end[si];
         if (x_NlC.dim() != 3 || x_NlC.shape[0] != text.Rows || x_NlC.shape[1] != e - b || x_NlC.shape[2] != _cfg.Width)
             throw new ArgumentException($"Scale {si} tokens must be [{text.Rows}, {e - b}, {_cfg.Width}], got [{string.Join(",", x_NlC.shape)}].");
+        ObjectDisposedException.ThrowIf(cache.IsDisposed, cache);
         if (cache.Depth != _cfg.Depth) throw new ArgumentException($"The cache serves {cache.Depth} blocks, the model has {_cfg.Depth}.");
         if (cache.Length != b)
             throw new InvalidOperationException($"Scale {si} starts at token {b} but the cache holds {cache.Length}: scales must run in order 0..{_cfg.NumScales - 1} on a fresh cache.");

@@ -69,8 +69,13 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
 
         var lvl = new long[_L];
         for (int si = 0; si < S; si++) Array.Fill(lvl, si, _begin[si], _end[si] - _begin[si]);
-        _lvl_1L = tensor(lvl, [1, _L]).to(device ?? CPU);
-        _attnBiasForMasking = Masks.ScaleCausal(_lvl_1L);
+        // Built on the CPU and moved: the meta device lacks kernels for the mask ops.
+        using (var cpuLvl = tensor(lvl, [1, _L]))
+        using (var cpuMask = Masks.ScaleCausal(cpuLvl))
+        {
+            _lvl_1L = cpuLvl.to(device ?? CPU, copy: true);
+            _attnBiasForMasking = cpuMask.to(device ?? CPU, copy: true);
+        }
 
         _headNm = new AdaLNBeforeHead(C, C, config.NormEps, device);
         _head = Linear(C, config.VocabSize, device: device);
@@ -142,6 +147,7 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
         int b = _begin[si], e = _end[si];
         if (x_NlC.dim() != 3 || x_NlC.shape[0] != labels.shape[0] || x_NlC.shape[1] != e - b || x_NlC.shape[2] != _cfg.Width)
             throw new ArgumentException($"Scale {si} tokens must be [{labels.shape[0]}, {e - b}, {_cfg.Width}], got [{string.Join(",", x_NlC.shape)}].");
+        ObjectDisposedException.ThrowIf(cache.IsDisposed, cache);
         if (cache.Depth != _cfg.Depth) throw new ArgumentException($"The cache serves {cache.Depth} blocks, the model has {_cfg.Depth}.");
         if (cache.Length != b)
             throw new InvalidOperationException($"Scale {si} starts at token {b} but the cache holds {cache.Length}: scales must run in order 0..{_cfg.NumScales - 1} on a fresh cache.");
