@@ -120,15 +120,18 @@ public class StateDictTests
     static long CountParameters(Dictionary<string, long[]> expected) =>
         expected.Where(kv => !Buffers.Any(b => kv.Key.EndsWith(b))).Sum(kv => kv.Value.Aggregate(1L, (a, b) => a * b));
 
+    public static TheoryData<int, int, bool> StarPresets()
+    {
+        var data = new TheoryData<int, int, bool>();
+        foreach (int depth in new[] { 16, 30 })
+            foreach (int resolution in new[] { 256, 512, 1024 })
+                foreach (bool sampler in new[] { false, true })
+                    data.Add(depth, resolution, sampler);
+        return data;
+    }
+
     [Theory]
-    [InlineData(16, 256, false)]
-    [InlineData(16, 256, true)]
-    [InlineData(16, 512, false)]
-    [InlineData(16, 1024, true)]
-    [InlineData(30, 256, true)]
-    [InlineData(30, 512, true)]
-    [InlineData(30, 1024, false)]
-    [InlineData(30, 1024, true)]
+    [MemberData(nameof(StarPresets))]
     public void StarPreset_StateDictMatchesReferenceKeysAndShapes(int depth, int resolution, bool sampler)
     {
         using var model = new StarTransformer(StarConfig.Official(depth, resolution, sampler), Meta);
