@@ -1,0 +1,163 @@
+// Follows STAR-T2I models/basic_var.py `Attention` (self- and cross-attention) and `FFN`; FoundationVision/VAR's
+// `SelfAttention` is the self-attention case without RoPE (same state-dict names).
+// Shapes: B batch (or N rows), L query tokens, H heads, c head dim, C width, T text tokens, D text width.
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace StarStudio.Model.Transformers;
+
+/// <summary>
+/// Multi-head attention with q and v biases and a fixed zero k bias. Self: one fused mat_qkv, optional 2D RoPE on q and k.
+/// Cross: mat_q on the tokens, mat_kv on the text. With attn_l2_norm, q and k are L2-normalised and q is multiplied by
+/// exp(min(scale_mul_1H11, log 100)) with attention scale 1; otherwise the scale is 0.25 / sqrt(c).
+/// </summary>
+public sealed class Attention : nn.Module
+{
+    readonly int _numHeads, _headDim, _width;
+    readonly bool _isCross, _l2Norm;
+    readonly double _scale;
+    static readonly double MaxScaleMul = Math.Log(100);
+
+    [ComponentName(Name = "scale_mul_1H11")] Parameter? _scaleMul_1H11;
+    [ComponentName(Name = "mat_qkv")] readonly Linear? _matQkv;
+    [ComponentName(Name = "mat_q")] readonly Linear? _matQ;
+    [ComponentName(Name = "mat_kv")] readonly Linear? _matKv;
+    [ComponentName(Name = "q_bias")] Parameter _qBias;
+    [ComponentName(Name = "v_bias")] Parameter _vBias;
+    [ComponentName(Name = "zero_k_bias")] Tensor _zeroKBias;
+    [ComponentName(Name = "proj")] readonly Linear _proj;
+
+    public Attention(int embedDim, int numHeads, bool attnL2Norm, bool isCross = false, int inDimCross = 1024, Device? device = null)
+        : base(isCross ? "CrossAttention" : "SelfAttention")
+    {
+        if (embedDim % numHeads != 0) throw new ArgumentException($"embed dim {embedDim} is not a multiple of heads {numHeads}.");
+        _width = embedDim;
+        _numHeads = numHeads;
+        _headDim = embedDim / numHeads;
+        _isCross = isCross;
+        _l2Norm = attnL2Norm;
+        _scale = attnL2Norm ? 1.0 : 0.25 / Math.Sqrt(_headDim);
+        if (attnL2Norm)
+            _scaleMul_1H11 = new Parameter(full([1, numHeads, 1, 1], Math.Log(4.0), dtype: ScalarType.Float32, device: device));
+        if (isCross)
+        {
+            _matKv = Linear(inDimCross, embedDim * 2, hasBias: false, device: device);
+            _matQ = Linear(embedDim, embedDim, hasBias: false, device: device);
+        }
+        else
+        {
+            _matQkv = Linear(embedDim, embedDim * 3, hasBias: false, device: device);
+        }
+        _qBias = new Parameter(zeros(embedDim, device: device));
+        _vBias = new Parameter(zeros(embedDim, device: device));
+        _zeroKBias = zeros(embedDim, device: device);
+        _proj = Linear(embedDim, embedDim, device: device);
+        RegisterComponents();
+    }
+
+    public bool IsCross => _isCross;
+    internal Linear Proj => _proj;
+    internal Parameter? ScaleMul => _scaleMul_1H11;
+
+    /// <summary>
+    /// Self-attention over x [B,L,C]. attnBias: additive mask broadcastable to [B,H,L,Lk] (null in cached inference).
+    /// cos/sin [L, c/2]: RoPE for these L tokens, or null. cache: appends this call's K/V for block and attends to all of it.
+    /// </summary>
+    public Tensor ForwardSelf(Tensor x_BLC, Tensor? attnBias = null, Tensor? cos = null, Tensor? sin = null, KvCache? cache = null, int block = 0)
+    {
+        if (_isCross) throw new InvalidOperationException("This is a cross-attention module; call ForwardCross.");
+        CheckInput(x_BLC);
+        long B = x_BLC.shape[0], L = x_BLC.shape[1];
+        using var scope = NewDisposeScope();
+        var bias = cat([_qBias, _zeroKBias, _vBias]);
+        var qkv = functional.linear(x_BLC, _matQkv!.weight, bias).view(B, L, 3, _numHeads, _headDim).permute(2, 0, 3, 1, 4); // [3,B,H,L,c]
+        var (q, k, v) = (qkv[0], qkv[1], qkv[2]);
+        if (cos is not null && sin is not null)
+        {
+            q = Rope2D.Apply(q, cos, sin);
+            k = Rope2D.Apply(k, cos, sin);
+        }
+        if (_l2Norm)
+        {
+            q = functional.normalize(q, dim: -1).mul(ScaleMulFactor());
+            k = functional.normalize(k, dim: -1);
+        }
+        if (cache is not null) (k, v) = cache.AppendSelf(block, k, v);
+        var oup = Attend(q, k, v, attnBias).transpose(1, 2).reshape(B, L, _width);
+        return _proj.forward(oup).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Cross-attention of x [B,L,C] to text hidden states enc [B,T,D]; maskBias [B,1,1,T] (0 keep, -inf pad) or null.
+    /// With a cache, the text's K/V are computed once per run and reused by every scale.
+    /// </summary>
+    public Tensor ForwardCross(Tensor x_BLC, Tensor enc_BTD, Tensor? maskBias = null, KvCache? cache = null, int block = 0)
+    {
+        if (!_isCross) throw new InvalidOperationException("This is a self-attention module; call ForwardSelf.");
+        CheckInput(x_BLC);
+        if (enc_BTD.dim() != 3 || enc_BTD.shape[0] != x_BLC.shape[0])
+            throw new ArgumentException($"Text states [{string.Join(",", enc_BTD.shape)}] do not match the batch of x [{string.Join(",", x_BLC.shape)}].");
+        long B = x_BLC.shape[0], L = x_BLC.shape[1];
+        using var scope = NewDisposeScope();
+        var q = functional.linear(x_BLC, _matQ!.weight, _qBias).view(B, L, _numHeads, _headDim).permute(0, 2, 1, 3); // [B,H,L,c]
+        var (k, v) = cache is null ? CrossKV(enc_BTD) : cache.CrossKV(block, enc_BTD, () => CrossKV(enc_BTD));
+        if (_l2Norm) q = functional.normalize(q, dim: -1).mul(ScaleMulFactor());
+        var oup = Attend(q, k, v, maskBias).transpose(1, 2).reshape(B, L, _width);
+        return _proj.forward(oup).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Text keys (L2-normalised when attn_l2_norm) and values [B,H,T,c].</summary>
+    (Tensor K, Tensor V) CrossKV(Tensor enc_BTD)
+    {
+        long B = enc_BTD.shape[0];
+        var kv = functional.linear(enc_BTD, _matKv!.weight, cat([_zeroKBias, _vBias]))
+            .view(B, -1, 2, _numHeads, _headDim).permute(2, 0, 3, 1, 4); // [2,B,H,T,c]
+        var k = kv[0];
+        if (_l2Norm) k = functional.normalize(k, dim: -1);
+        return (k, kv[1]);
+    }
+
+    Tensor ScaleMulFactor() => _scaleMul_1H11!.clamp_max(MaxScaleMul).exp();
+
+    /// <summary>
+    /// softmax(scale * q k^T + bias) v. TorchSharp's scaled_dot_product_attention has no scale argument and divides by
+    /// sqrt(c) itself, so the reference's scale is folded into q.
+    /// </summary>
+    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? bias)
+    {
+        double fold = _scale * Math.Sqrt(_headDim);
+        return functional.scaled_dot_product_attention(q.mul(fold), k, v, attn_mask: bias);
+    }
+
+    void CheckInput(Tensor x)
+    {
+        if (x.dim() != 3 || x.shape[2] != _width)
+            throw new ArgumentException($"Attention input must be [B, L, {_width}], got [{string.Join(",", x.shape)}].");
+    }
+}
+
+/// <summary>Two-layer MLP with tanh-approximate GELU (basic_var.py `FFN`).</summary>
+public sealed class FFN : Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "fc1")] readonly Linear _fc1;
+    [ComponentName(Name = "fc2")] readonly Linear _fc2;
+
+    public FFN(int inFeatures, int hiddenFeatures, Device? device = null) : base(nameof(FFN))
+    {
+        _fc1 = Linear(inFeatures, hiddenFeatures, device: device);
+        _fc2 = Linear(hiddenFeatures, inFeatures, device: device);
+        RegisterComponents();
+    }
+
+    internal Linear Fc2 => _fc2;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = functional.gelu(_fc1.forward(x), TorchSharp.Modules.GELU.Approximate.tanh);
+        return _fc2.forward(h).MoveToOuterDisposeScope();
+    }
+}
