@@ -88,13 +88,12 @@ public sealed class GenerationPipeline(ScaleWiseModel model)
 
                     // 5. Add this scale to f_hat and derive the next scale's input (the VQ-VAE's residual pyramid).
                     var h_BChw = chosen.Embeddings_BlCvae.transpose(1, 2).reshape(B, transformer.Cvae, pn, pn);
-                    var (nextFhat, nextMap) = quantizer.GetNextAutoregressiveInput(si, S, f_hat_BCPP, h_BChw);
-                    f_hat_BCPP.Dispose();
-                    f_hat_BCPP = nextFhat.DetachFromDisposeScope();
+                    // f_hat is updated in place (as in the reference); the next map is a new tensor of this scope.
+                    var (_, nextMap) = quantizer.GetNextAutoregressiveInput(si, S, f_hat_BCPP, h_BChw);
                     if (si != S - 1)
                     {
                         int nextPn = patchNums[si + 1];
-                        var next_BlCvae = nextMap!.view(B, transformer.Cvae, nextPn * nextPn).transpose(1, 2);
+                        var next_BlCvae = nextMap.view(B, transformer.Cvae, nextPn * nextPn).transpose(1, 2);
                         var nextX = transformer.ScaleInput(next_BlCvae, si + 1);
                         if (guided) nextX = nextX.repeat(2, 1, 1); // the unconditional rows see the same coarse image
                         x_NlC.Dispose();

@@ -1,6 +1,7 @@
 using StarStudio.Model.Text;
 using StarStudio.Model.Transformers;
 using StarStudio.Model.Vae;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StarStudio.Model.Generation;

@@ -66,7 +66,7 @@ public static class StableSampler
         void Commit(Tensor positions_Bk, Tensor idx_Bl, Tensor prob_Bl)
         {
             var before = mask_Bl.clone();
-            if (positions_Bk.shape[1] > 0) mask_Bl.scatter_(1, positions_Bk, 1f);
+            if (positions_Bk.shape[1] > 0) mask_Bl.scatter_(1, positions_Bk, ones(positions_Bk.shape, device: device));
             var newly_Bl = mask_Bl.sub(before);
             h_BlCvae.add_(ScaleTokens.Lookup(idx_Bl, codebook_VCvae).mul(newly_Bl.unsqueeze(-1)));
             var isNew = newly_Bl.gt(0);
@@ -76,7 +76,7 @@ public static class StableSampler
     }
 
     static Tensor TopKPositions(Tensor score_Bl, int k) =>
-        k == 0 ? zeros([score_Bl.shape[0], 0], ScalarType.Int64, device: score_Bl.device) : score_Bl.topk(k, dim: -1).indices;
+        k == 0 ? zeros([score_Bl.shape[0], 0], ScalarType.Int64, device: score_Bl.device) : score_Bl.topk(k, dim: -1).indexes;
 
     static Tensor RandomLike(Tensor t_Bl, IReadOnlyList<Generator> rngs) =>
         cat(rngs.Select((g, b) => rand([1, t_Bl.shape[1]], generator: g, device: t_Bl.device)).ToArray(), 0);
