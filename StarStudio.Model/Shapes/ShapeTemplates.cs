@@ -11,34 +11,22 @@ internal static class ShapeTemplates
     const int R = 128;      // mask resolution over the unit square
     const int Super = 2;    // samples per mask cell and axis
 
-    static readonly float[][] s_sat = Enum.GetValues<ShapeKind>().Select(BuildSat).ToArray();
-    static readonly Moments[] s_moments = Enum.GetValues<ShapeKind>().Select(BuildMoments).ToArray();
-
     /// <summary>Centroid and standard deviations of the filled outline, in unit-square coordinates.</summary>
     public readonly record struct Moments(double MeanU, double MeanV, double StdU, double StdV);
 
-    public static Moments MomentsOf(ShapeKind shape) => s_moments[(int)shape];
+    static readonly (float[] Sat, Moments Moments)[] s_templates = Enum.GetValues<ShapeKind>().Select(Build).ToArray();
 
-    static Moments BuildMoments(ShapeKind shape)
-    {
-        const int n = 400;
-        double m = 0, su = 0, sv = 0, suu = 0, svv = 0;
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++)
-            {
-                double u = (i + 0.5) / n, v = (j + 0.5) / n;
-                if (!ShapeGeometry.Contains(shape, u, v)) continue;
-                m++; su += u; sv += v; suu += u * u; svv += v * v;
-            }
-        double mu = su / m, mv = sv / m;
-        return new Moments(mu, mv, Math.Sqrt(suu / m - mu * mu), Math.Sqrt(svv / m - mv * mv));
-    }
+    public static Moments MomentsOf(ShapeKind shape) => s_templates[(int)shape].Moments;
 
-    /// <summary>Summed-area table S[(R+1) x (R+1)]: S[j, i] = covered area of [0, i/R] x [0, j/R] in unit-square units.</summary>
-    static float[] BuildSat(ShapeKind shape)
+    /// <summary>
+    /// Samples the outline on a fine grid once: the summed-area table S[(R+1) x (R+1)] (S[j, i] = covered area of
+    /// [0, i/R] x [0, j/R] in unit-square units) and the outline's moments.
+    /// </summary>
+    static (float[], Moments) Build(ShapeKind shape)
     {
         var sat = new float[(R + 1) * (R + 1)];
         double cellArea = 1.0 / ((double)R * R);
+        double m = 0, su = 0, sv = 0, suu = 0, svv = 0;
         for (int j = 0; j < R; j++)
         {
             double rowSum = 0;
@@ -47,13 +35,18 @@ internal static class ShapeTemplates
                 int hits = 0;
                 for (int sy = 0; sy < Super; sy++)
                     for (int sx = 0; sx < Super; sx++)
-                        if (ShapeGeometry.Contains(shape, (i + (sx + 0.5) / Super) / R, (j + (sy + 0.5) / Super) / R))
-                            hits++;
+                    {
+                        double u = (i + (sx + 0.5) / Super) / R, v = (j + (sy + 0.5) / Super) / R;
+                        if (!ShapeGeometry.Contains(shape, u, v)) continue;
+                        hits++;
+                        m++; su += u; sv += v; suu += u * u; svv += v * v;
+                    }
                 rowSum += hits * cellArea / (Super * Super);
                 sat[(j + 1) * (R + 1) + i + 1] = (float)(sat[j * (R + 1) + i + 1] + rowSum);
             }
         }
-        return sat;
+        double mu = su / m, mv = sv / m;
+        return (sat, new Moments(mu, mv, Math.Sqrt(suu / m - mu * mu), Math.Sqrt(svv / m - mv * mv)));
     }
 
     /// <summary>Covered area of [0,u] x [0,v] (u, v clamped to the unit square), bilinear between table entries.</summary>
@@ -74,7 +67,7 @@ internal static class ShapeTemplates
     public static float[] Coverage(ShapeKind shape, double left, double top, double width, double height,
         int wx, int wy, int ww, int wh)
     {
-        var sat = s_sat[(int)shape];
+        var sat = s_templates[(int)shape].Sat;
         var cov = new float[ww * wh];
         double pixelArea = 1.0 / (width * height); // one pixel in unit-square units
         var us = new double[ww + 1];

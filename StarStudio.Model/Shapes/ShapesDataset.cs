@@ -51,36 +51,37 @@ public sealed record HeldOutPrompt(EvalCategory Category, string Prompt, PromptC
 /// </remarks>
 public sealed class ShapesDataset
 {
-    public static IReadOnlySet<(PaletteColor Color, ShapeKind Shape)> HeldOutColorShapes { get; } =
-        new HashSet<(PaletteColor, ShapeKind)>
-        {
-            (PaletteColor.Red, ShapeKind.Triangle),
-            (PaletteColor.Orange, ShapeKind.Square),
-            (PaletteColor.Yellow, ShapeKind.Cross),
-            (PaletteColor.Green, ShapeKind.Ring),
-            (PaletteColor.Blue, ShapeKind.Star),
-            (PaletteColor.Purple, ShapeKind.Circle),
-        };
+    // Lists, not sets: HeldOutPrompts draws from them by index, so their order is part of the data set.
+    public static IReadOnlyList<(PaletteColor Color, ShapeKind Shape)> HeldOutColorShapes { get; } =
+    [
+        (PaletteColor.Red, ShapeKind.Triangle),
+        (PaletteColor.Orange, ShapeKind.Square),
+        (PaletteColor.Yellow, ShapeKind.Cross),
+        (PaletteColor.Green, ShapeKind.Ring),
+        (PaletteColor.Blue, ShapeKind.Star),
+        (PaletteColor.Purple, ShapeKind.Circle),
+    ];
 
     /// <summary>Unordered shape pairs, stored with the smaller enum value first.</summary>
-    public static IReadOnlySet<(ShapeKind A, ShapeKind B)> HeldOutShapePairs { get; } =
-        new HashSet<(ShapeKind, ShapeKind)>
-        {
-            (ShapeKind.Circle, ShapeKind.Cross),
-            (ShapeKind.Square, ShapeKind.Star),
-            (ShapeKind.Triangle, ShapeKind.Ring),
-        };
+    public static IReadOnlyList<(ShapeKind A, ShapeKind B)> HeldOutShapePairs { get; } =
+    [
+        (ShapeKind.Circle, ShapeKind.Cross),
+        (ShapeKind.Square, ShapeKind.Star),
+        (ShapeKind.Triangle, ShapeKind.Ring),
+    ];
 
-    public static IReadOnlySet<(PaletteColor Object, PaletteColor Background)> HeldOutColorOnBackground { get; } =
-        new HashSet<(PaletteColor, PaletteColor)>
-        {
-            (PaletteColor.Yellow, PaletteColor.Black),
-            (PaletteColor.White, PaletteColor.Red),
-            (PaletteColor.Blue, PaletteColor.Orange),
-            (PaletteColor.Green, PaletteColor.Purple),
-            (PaletteColor.Black, PaletteColor.Cyan),
-        };
+    public static IReadOnlyList<(PaletteColor Object, PaletteColor Background)> HeldOutColorOnBackground { get; } =
+    [
+        (PaletteColor.Yellow, PaletteColor.Black),
+        (PaletteColor.White, PaletteColor.Red),
+        (PaletteColor.Blue, PaletteColor.Orange),
+        (PaletteColor.Green, PaletteColor.Purple),
+        (PaletteColor.Black, PaletteColor.Cyan),
+    ];
 
+    static readonly HashSet<(PaletteColor, ShapeKind)> s_heldColorShapes = [.. HeldOutColorShapes];
+    static readonly HashSet<(ShapeKind, ShapeKind)> s_heldShapePairs = [.. HeldOutShapePairs];
+    static readonly HashSet<(PaletteColor, PaletteColor)> s_heldOnBackground = [.. HeldOutColorOnBackground];
     static readonly ShapeKind[] s_shapes = Enum.GetValues<ShapeKind>();
     static readonly EvalCategory[] s_categories = Enum.GetValues<EvalCategory>();
 
@@ -109,8 +110,12 @@ public sealed class ShapesDataset
     {
         if (index < 0) throw new ArgumentOutOfRangeException(nameof(index), "sample index must be non-negative");
         var rng = new Random(MixSeed(Seed, (int)Split + 1, index));
+        // The object count is drawn first and kept while rejecting, so rejection (which hits crowded scenes more
+        // often) does not skew the 30/40/30 mix of one, two and three objects.
+        double u = rng.NextDouble();
+        int n = u < 0.3 ? 1 : u < 0.7 ? 2 : 3;
         Scene scene;
-        do scene = RandomScene(rng);
+        do scene = RandomScene(rng, n);
         while (IsHeldOut(scene) != (Split == ShapesSplit.HeldOut));
         return (scene, CaptionGrammar.DescribeWithClaims(scene, rng));
     }
@@ -121,14 +126,14 @@ public sealed class ShapesDataset
         ArgumentNullException.ThrowIfNull(scene);
         foreach (var o in scene.Objects)
         {
-            if (HeldOutColorShapes.Contains((o.Color, o.Shape)))
+            if (s_heldColorShapes.Contains((o.Color, o.Shape)))
                 return $"A: {Palette.Name(o.Color)} {ShapesVocabulary.ShapeWord(o.Shape, 1)}";
-            if (HeldOutColorOnBackground.Contains((o.Color, scene.Background)))
+            if (s_heldOnBackground.Contains((o.Color, scene.Background)))
                 return $"C: {Palette.Name(o.Color)} on {Palette.Name(scene.Background)}";
         }
         foreach (var a in scene.Objects)
             foreach (var b in scene.Objects)
-                if (a.Shape < b.Shape && HeldOutShapePairs.Contains((a.Shape, b.Shape)))
+                if (a.Shape < b.Shape && s_heldShapePairs.Contains((a.Shape, b.Shape)))
                     return $"B: {ShapesVocabulary.ShapeWord(a.Shape, 1)} with {ShapesVocabulary.ShapeWord(b.Shape, 1)}";
         return null;
     }
@@ -159,32 +164,31 @@ public sealed class ShapesDataset
     static (Scene, CaptionOptions) HeldOutScene(EvalCategory category, Random rng)
     {
         var plain = new CaptionOptions { Relation = Mention.Never, Positions = Mention.Never, Sizes = Mention.Never };
-        var heldPairs = HeldOutColorShapes.ToArray();
-        var shapePairs = HeldOutShapePairs.ToArray();
+        var heldPairs = HeldOutColorShapes;
+        var shapePairs = HeldOutShapePairs;
         switch (category)
         {
             case EvalCategory.SingleObject:
             {
-                var (c, s) = heldPairs[rng.Next(heldPairs.Length)];
+                var (c, s) = heldPairs[rng.Next(heldPairs.Count)];
                 return (Build(rng, BackgroundOtherThan(rng, c), [(c, s)]), plain);
             }
             case EvalCategory.Counting:
             {
-                var (c, s) = heldPairs[rng.Next(heldPairs.Length)];
+                var (c, s) = heldPairs[rng.Next(heldPairs.Count)];
                 int k = rng.Next(2, 4);
                 return (Build(rng, BackgroundOtherThan(rng, c), Enumerable.Repeat((c, s), k).ToArray()), plain);
             }
             case EvalCategory.Colors:
             {
-                var pairs = HeldOutColorOnBackground.ToArray();
-                var (c, bg) = pairs[rng.Next(pairs.Length)];
+                var (c, bg) = HeldOutColorOnBackground[rng.Next(HeldOutColorOnBackground.Count)];
                 ShapeKind s;
-                do s = s_shapes[rng.Next(s_shapes.Length)]; while (HeldOutColorShapes.Contains((c, s)));
+                do s = s_shapes[rng.Next(s_shapes.Length)]; while (s_heldColorShapes.Contains((c, s)));
                 return (Build(rng, bg, [(c, s)]), plain with { Background = Mention.Always });
             }
             case EvalCategory.TwoObjects or EvalCategory.Position:
             {
-                var (a, b) = shapePairs[rng.Next(shapePairs.Length)];
+                var (a, b) = shapePairs[rng.Next(shapePairs.Count)];
                 if (rng.Next(2) == 0) (a, b) = (b, a);
                 var bg = Palette.All[rng.Next(Palette.All.Count)];
                 var ca = ColorOtherThan(rng, bg);
@@ -194,7 +198,7 @@ public sealed class ShapesDataset
             }
             case EvalCategory.AttributeBinding:
             {
-                var (c, s) = heldPairs[rng.Next(heldPairs.Length)];
+                var (c, s) = heldPairs[rng.Next(heldPairs.Count)];
                 PaletteColor c2;
                 ShapeKind s2;
                 do
@@ -212,12 +216,10 @@ public sealed class ShapesDataset
         }
     }
 
-    /// <summary>The training distribution: 1-3 objects, sometimes a counted group of identical ones.</summary>
-    static Scene RandomScene(Random rng)
+    /// <summary>The training distribution for n objects: sometimes a counted group of identical ones.</summary>
+    static Scene RandomScene(Random rng, int n)
     {
         var bg = Palette.All[rng.Next(Palette.All.Count)];
-        double u = rng.NextDouble();
-        int n = u < 0.3 ? 1 : u < 0.7 ? 2 : 3;
         var kinds = new (PaletteColor, ShapeKind)[n];
         for (int i = 0; i < n; i++)
             kinds[i] = (ColorOtherThan(rng, bg), s_shapes[rng.Next(s_shapes.Length)]);

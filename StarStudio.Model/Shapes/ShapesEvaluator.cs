@@ -16,7 +16,7 @@ public sealed record DetectedObject(PaletteColor Color, ShapeKind Shape, SizeKin
 }
 
 /// <summary>What <see cref="ShapesEvaluator.Detect"/> read from a picture.</summary>
-public sealed record DetectedScene(PaletteColor Background, IReadOnlyList<DetectedObject> Objects)
+public sealed record DetectedScene(int Width, int Height, PaletteColor Background, IReadOnlyList<DetectedObject> Objects)
 {
     public override string ToString() => $"{Palette.Name(Background)} background: {string.Join("; ", Objects)}";
 }
@@ -130,13 +130,15 @@ public static class ShapesEvaluator
     public static EvaluationResult Evaluate(byte[] rgbHwc, int width, int height, PromptClaims claims) =>
         Evaluate(new RgbImage(width, height, rgbHwc), claims);
 
-    public static EvaluationResult Evaluate(RgbImage image, PromptClaims claims)
+    public static EvaluationResult Evaluate(RgbImage image, PromptClaims claims) => Evaluate(Detect(image), claims);
+
+    /// <summary>Checks claims against an already analysed picture (to check several prompts against one image).</summary>
+    public static EvaluationResult Evaluate(DetectedScene scene, PromptClaims claims)
     {
-        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(scene);
         ArgumentNullException.ThrowIfNull(claims);
-        var scene = Detect(image);
         var verdicts = new List<ClaimVerdict>();
-        double cell = Math.Min(image.Width, image.Height) / 3.0;
+        double cell = Math.Min(scene.Width, scene.Height) / 3.0;
 
         if (claims.Background is { } bg)
             verdicts.Add(new ClaimVerdict(ClaimKind.Background, $"{Palette.Name(bg)} background", scene.Background == bg,
@@ -277,7 +279,7 @@ public static class ShapesEvaluator
             if (components[k].Count >= minArea)
                 objects.Add(Describe(image, components[k], k + 1, label, dist, bg, bgColor));
         objects.Sort((a, b) => a.CenterY != b.CenterY ? a.CenterY.CompareTo(b.CenterY) : a.CenterX.CompareTo(b.CenterX));
-        return new DetectedScene(bgColor, objects);
+        return new DetectedScene(w, h, bgColor, objects);
     }
 
     static DetectedObject Describe(RgbImage image, List<int> comp, int id, int[] label, double[] dist, double[] bg, PaletteColor bgColor)
