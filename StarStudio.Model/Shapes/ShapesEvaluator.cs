@@ -116,8 +116,10 @@ public static class ShapesEvaluator
     const double ForegroundFraction = 0.4;
     const double MinAreaFraction = 0.004;
     const double CoreFraction = 0.3;
+    /// <summary>Template blur levels in pixels at 64x64; larger pictures scale them (a decoder's blur grows with resolution).</summary>
     static readonly double[] s_blurSigmas = [0, 0.6, 1.0, 1.4];
     const double NoiseAlpha = 0.08;
+    /// <summary>How far (pixels at 64x64) around a component its blurred fringe is collected.</summary>
     const int FringeRadius = 2;
     /// <summary>Components wider or taller than this many cells are split along the grid lines.</summary>
     const double MergedSpan = 1.1;
@@ -294,7 +296,8 @@ public static class ShapesEvaluator
         // Coverage estimate: how far along background -> object colour each pixel is (other components count as 0).
         var (pr, pg, pb) = Palette.Rgb(color);
         int cx0 = comp.Min(p => p % w), cx1 = comp.Max(p => p % w), cy0 = comp.Min(p => p / w), cy1 = comp.Max(p => p / w);
-        const int margin = 3;
+        double scale = Math.Max(1, Math.Min(w, h) / (double)ShapesRenderer.DefaultSize);
+        int fringe = (int)Math.Ceiling(FringeRadius * scale), margin = fringe + 1;
         int wx = Math.Max(0, cx0 - margin), wy = Math.Max(0, cy0 - margin);
         int ww = Math.Min(w - 1, cx1 + margin) - wx + 1, wh = Math.Min(h - 1, cy1 + margin) - wy + 1;
         double[] dir = [pr - bg[0], pg - bg[1], pb - bg[2]];
@@ -304,8 +307,8 @@ public static class ShapesEvaluator
         foreach (int p in comp)
         {
             int x = p % w - wx, y = p / w - wy;
-            for (int dy = -FringeRadius; dy <= FringeRadius; dy++)
-                for (int dx = -FringeRadius; dx <= FringeRadius; dx++)
+            for (int dy = -fringe; dy <= fringe; dy++)
+                for (int dx = -fringe; dx <= fringe; dx++)
                 {
                     int xx = x + dx, yy = y + dy;
                     if (xx >= 0 && yy >= 0 && xx < ww && yy < wh) near[yy * ww + xx] = true;
@@ -335,7 +338,7 @@ public static class ShapesEvaluator
         foreach (var shape in Enum.GetValues<ShapeKind>())
         {
             var mo = ShapeTemplates.MomentsOf(shape);
-            foreach (double sigma in s_blurSigmas)
+            foreach (double sigma in s_blurSigmas.Select(b => b * scale))
             {
                 double bw = Math.Sqrt(Math.Max(varX - sigma * sigma - 1.0 / 12, 0.25)) / mo.StdU;
                 double bh = Math.Sqrt(Math.Max(varY - sigma * sigma - 1.0 / 12, 0.25)) / mo.StdV;
@@ -398,13 +401,41 @@ public static class ShapesEvaluator
     }
 
     /// <summary>
+    /// Evaluates a generator on prompts: generate(prompt) gives its picture, judged against the claims parsed from the
+    /// prompt text (as a user's prompt would be). Returns every result; <see cref="Table"/> summarises them.
+    /// </summary>
+    public static IReadOnlyList<PromptEvaluation> Run(IEnumerable<HeldOutPrompt> prompts, Func<HeldOutPrompt, RgbImage> generate)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(generate);
+        var results = new List<PromptEvaluation>();
+        foreach (var p in prompts)
+        {
+            var image = generate(p);
+            results.Add(new PromptEvaluation(p, image, Evaluate(image, PromptClaims.Parse(p.Prompt))));
+        }
+        return results;
+    }
+
+    public static ShapesEvalTable Table(IEnumerable<PromptEvaluation> results) =>
+        new(results.Select(r => (r.Prompt.Category, r.Result.Passed)));
+
+    /// <summary>
     /// Scores the evaluator itself: n held-out prompts (categories in turn) rendered exactly by the renderer, each
     /// judged against the claims parsed back from its prompt text. A sound evaluator passes nearly all of them.
     /// </summary>
     public static ShapesEvalTable ValidateOnGroundTruth(int n, int seed = 0, int imageSize = ShapesRenderer.DefaultSize)
     {
         var prompts = new ShapesDataset(seed, ShapesSplit.HeldOut, imageSize).HeldOutPrompts(n);
-        return new ShapesEvalTable(prompts.Select(p =>
-            (p.Category, Evaluate(ShapesRenderer.Render(p.Scene, imageSize), PromptClaims.Parse(p.Prompt)).Passed)));
+        return Table(Run(prompts, p => ShapesRenderer.Render(p.Scene, imageSize)));
     }
+}
+
+/// <summary>One prompt, the picture made for it, and the verdicts.</summary>
+public sealed record PromptEvaluation(HeldOutPrompt Prompt, RgbImage Image, EvaluationResult Result)
+{
+    /// <summary>"[category] prompt" plus the failed claims, for a grid of failures.</summary>
+    public string Caption =>
+        $"[{ShapesEvalTable.CategoryName(Prompt.Category)}] {Prompt.Prompt}"
+        + (Result.Passed ? "" : " | failed: " + string.Join("; ", Result.Verdicts.Where(v => !v.Passed).Select(v => v.Claim)));
 }

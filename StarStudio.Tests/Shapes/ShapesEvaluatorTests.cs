@@ -143,6 +143,19 @@ public class ShapesEvaluatorTests
     }
 
     [Fact]
+    public void Run_ScoresAGeneratorThatCannotCount()
+    {
+        // A "generator" that draws only the first object of a scene: it fails every counting prompt and nothing else.
+        var results = ShapesEvaluator.Run(Prompts.Take(24), p => ShapesRenderer.Render(
+            p.Category == EvalCategory.Counting ? new Scene(p.Scene.Background, [p.Scene.Objects[0]]) : p.Scene));
+        var table = ShapesEvaluator.Table(results);
+        Assert.All(table.Categories, c => Assert.Equal(c.Category == EvalCategory.Counting ? 0 : 1, c.Accuracy));
+        Assert.Equal(5.0 / 6, table.Overall, 12);
+        var failure = results.First(r => !r.Result.Passed);
+        Assert.StartsWith($"[counting] {failure.Prompt.Prompt} | failed: {failure.Prompt.Claims.Objects[0].Count} ", failure.Caption);
+    }
+
+    [Fact]
     public void EvalTable_OverallIsTheMeanOfCategoryAccuracies()
     {
         var results = new List<(EvalCategory, bool)>();
