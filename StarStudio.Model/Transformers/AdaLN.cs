@@ -27,8 +27,8 @@ public sealed class SharedAdaLin : Module<Tensor, Tensor>
         _keepTokens = keepTokens;
         // Same initialisation as nn.Linear: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
         double bound = 1.0 / Math.Sqrt(inFeatures);
-        _weight = new Parameter(empty([outFeatures, inFeatures], device: device));
-        _bias = new Parameter(empty(outFeatures, device: device));
+        _weight = Owned.Parameter(empty([outFeatures, inFeatures], device: device));
+        _bias = Owned.Parameter(empty(outFeatures, device: device));
         using (no_grad())
         {
             _weight.uniform_(-bound, bound);
@@ -71,7 +71,7 @@ public sealed class AdaLNSelfAttn : nn.Module
         _lnWoGrad = LayerNorm(embedDim, eps: normEps, elementwise_affine: false, device: device);
         if (sharedAln)
         {
-            _adaGss = new Parameter(empty([1, 1, 6, embedDim], device: device));
+            _adaGss = Owned.Parameter(empty([1, 1, 6, embedDim], device: device));
             using (no_grad()) _adaGss.normal_().div_(Math.Sqrt(embedDim));
         }
         else

@@ -41,7 +41,7 @@ public sealed class Attention : nn.Module
         _l2Norm = attnL2Norm;
         _scale = attnL2Norm ? 1.0 : 0.25 / Math.Sqrt(_headDim);
         if (attnL2Norm)
-            _scaleMul_1H11 = new Parameter(full([1, numHeads, 1, 1], Math.Log(4.0), dtype: ScalarType.Float32, device: device));
+            _scaleMul_1H11 = Owned.Parameter(full([1, numHeads, 1, 1], Math.Log(4.0), dtype: ScalarType.Float32, device: device));
         if (isCross)
         {
             _matKv = Linear(inDimCross, embedDim * 2, hasBias: false, device: device);
@@ -51,9 +51,9 @@ public sealed class Attention : nn.Module
         {
             _matQkv = Linear(embedDim, embedDim * 3, hasBias: false, device: device);
         }
-        _qBias = new Parameter(zeros(embedDim, device: device));
-        _vBias = new Parameter(zeros(embedDim, device: device));
-        _zeroKBias = zeros(embedDim, device: device);
+        _qBias = Owned.Parameter(zeros(embedDim, device: device));
+        _vBias = Owned.Parameter(zeros(embedDim, device: device));
+        _zeroKBias = Owned.Buffer(zeros(embedDim, device: device));
         _proj = Linear(embedDim, embedDim, device: device);
         RegisterComponents();
     }

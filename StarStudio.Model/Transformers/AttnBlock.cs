@@ -34,7 +34,7 @@ public sealed class AttnBlock : nn.Module
         _lnWoGrad = LayerNorm(embedDim, eps: normEps, elementwise_affine: false, device: device);
         if (sharedAln)
         {
-            _adaGss = new Parameter(empty([1, 1, 6, embedDim], device: device));
+            _adaGss = Owned.Parameter(empty([1, 1, 6, embedDim], device: device));
             using (no_grad()) _adaGss.normal_().div_(Math.Sqrt(embedDim));
         }
         RegisterComponents();

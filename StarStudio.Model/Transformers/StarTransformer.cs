@@ -22,11 +22,11 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
 
     // 1. input (word) embedding, 2. class embedding (unused by STAR, kept: it is in the checkpoints) and start position
     [ComponentName(Name = "word_embed")] readonly Linear _wordEmbed;
-    [ComponentName(Name = "class_emb")] readonly Embedding _classEmb;
+    [ComponentName(Name = "class_emb")] readonly EmbeddingTable _classEmb;
     [ComponentName(Name = "pos_start")] Parameter _posStart;
     // 3. absolute positions only without RoPE; level embedding; shared AdaLN over levels (never in released models)
     [ComponentName(Name = "pos_1LC")] Parameter? _pos1LC;
-    [ComponentName(Name = "lvl_embed")] readonly Embedding? _lvlEmbed;
+    [ComponentName(Name = "lvl_embed")] readonly EmbeddingTable? _lvlEmbed;
     [ComponentName(Name = "lvl_embed_proj")] readonly Linear? _lvlEmbedProj;
     [ComponentName(Name = "lvl_embed_adaln")] readonly Sequential? _lvlEmbedAdaln;
     // 4. backbone
@@ -42,7 +42,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     [ComponentName(Name = "head_logits2")] readonly Linear? _headLogits2;
     [ComponentName(Name = "encoder_proj2")] readonly Linear? _encoderProj2;
     [ComponentName(Name = "head_proj")] readonly Linear? _headProj;
-    [ComponentName(Name = "lvl_embed_2")] readonly Embedding? _lvlEmbed2;
+    [ComponentName(Name = "lvl_embed_2")] readonly EmbeddingTable? _lvlEmbed2;
     // Plain attributes in the reference (lvl_1L, freqs_cis): not state. TorchSharp would register a Tensor field as a
     // persistent buffer and never moves non-persistent ones, so they live in a holder that _toEpilog moves explicitly.
     readonly Attributes _attrs;
@@ -96,10 +96,10 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         double initStd = Math.Sqrt(1.0 / C / 3);
 
         _wordEmbed = Linear(config.Cvae, C, device: device);
-        _classEmb = Embedding(config.NumClasses + 1, C, device: device);
-        _posStart = new Parameter(empty([1, _firstL, C], device: device));
-        if (!config.RotaryPosEmb) _pos1LC = new Parameter(empty([1, _L, C], device: device));
-        if (config.AbsoluteLevelEmb || config.SharedAln) _lvlEmbed = Embedding(S, C, device: device);
+        _classEmb = new EmbeddingTable(config.NumClasses + 1, C, device);
+        _posStart = Owned.Parameter(empty([1, _firstL, C], device: device));
+        if (!config.RotaryPosEmb) _pos1LC = Owned.Parameter(empty([1, _L, C], device: device));
+        if (config.AbsoluteLevelEmb || config.SharedAln) _lvlEmbed = new EmbeddingTable(S, C, device);
         if (config.SharedAln)
         {
             _lvlEmbedProj = Linear(2 * C, C, device: device);
@@ -125,26 +125,26 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
                 fe[i] = new AttnBlock(C, config.Heads, config.MlpHidden, config.NormEps, config.AttnL2Norm, enableCross: false,
                     config.TextDim, config.SharedAln, crossAttentionBatchQuirk: false, device);
             _featExtractBlocks = ModuleList(fe);
-            _posStartLast = new Parameter(empty([1, _firstL, C], device: device));
+            _posStartLast = Owned.Parameter(empty([1, _firstL, C], device: device));
             _headLogits2 = Linear(C, config.VocabSize, device: device);
             _encoderProj2 = Linear(config.TextDim, C, device: device);
             _headProj = Linear(2 * C, C, device: device);
-            _lvlEmbed2 = Embedding(S, C, device: device);
+            _lvlEmbed2 = new EmbeddingTable(S, C, device);
         }
 
         using (no_grad())
         {
-            init.trunc_normal_(_classEmb.weight!, std: initStd);
+            init.trunc_normal_(_classEmb.Weight, std: initStd);
             init.trunc_normal_(_posStart, std: initStd);
             if (_pos1LC is not null) init.trunc_normal_(_pos1LC, std: initStd);
-            if (_lvlEmbed is not null) init.trunc_normal_(_lvlEmbed.weight!, std: initStd);
+            if (_lvlEmbed is not null) init.trunc_normal_(_lvlEmbed.Weight, std: initStd);
             if (_posStartLast is not null) init.trunc_normal_(_posStartLast, std: initStd);
-            if (_lvlEmbed2 is not null) init.trunc_normal_(_lvlEmbed2.weight!, std: initStd);
+            if (_lvlEmbed2 is not null) init.trunc_normal_(_lvlEmbed2.Weight, std: initStd);
         }
 
         var lvl = new long[_L];
         for (int si = 0; si < S; si++) Array.Fill(lvl, si, _begin[si], _end[si] - _begin[si]);
-        _attrs = new Attributes { Lvl_1L = tensor(lvl, [1, _L]).to(device ?? CPU).DetachFromDisposeScope() };
+        _attrs = new Attributes { Lvl_1L = Owned.Buffer(tensor(lvl, [1, _L]).to(device ?? CPU)) };
         if (config.RotaryPosEmb)
         {
             // The module owns the tables from here on.
@@ -456,8 +456,8 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
                     init.trunc_normal_(lin.weight!, std: initStd);
                     lin.bias?.zero_();
                     break;
-                case Embedding emb:
-                    init.trunc_normal_(emb.weight!, std: initStd);
+                case EmbeddingTable emb:
+                    init.trunc_normal_(emb.Weight, std: initStd);
                     break;
                 case SharedAdaLin sal:
                     init.trunc_normal_(sal.Weight, std: initStd);

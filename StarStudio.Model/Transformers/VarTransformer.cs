@@ -22,11 +22,11 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
 
     // 1. input (word) embedding, 2. class embedding (+1 row: the unconditional label) and start position
     [ComponentName(Name = "word_embed")] readonly Linear _wordEmbed;
-    [ComponentName(Name = "class_emb")] readonly Embedding _classEmb;
+    [ComponentName(Name = "class_emb")] readonly EmbeddingTable _classEmb;
     [ComponentName(Name = "pos_start")] Parameter _posStart;
     // 3. absolute position and level embeddings
     [ComponentName(Name = "pos_1LC")] Parameter _pos1LC;
-    [ComponentName(Name = "lvl_embed")] readonly Embedding _lvlEmbed;
+    [ComponentName(Name = "lvl_embed")] readonly EmbeddingTable _lvlEmbed;
     // 4. backbone
     [ComponentName(Name = "shared_ada_lin")] readonly Sequential? _sharedAdaLin;
     [ComponentName(Name = "blocks")] readonly ModuleList<AdaLNSelfAttn> _blocks;
@@ -55,10 +55,10 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
         double initStd = Math.Sqrt(1.0 / C / 3);
 
         _wordEmbed = Linear(config.Cvae, C, device: device);
-        _classEmb = Embedding(config.NumClasses + 1, C, device: device);
-        _posStart = new Parameter(empty([1, _firstL, C], device: device));
-        _pos1LC = new Parameter(empty([1, _L, C], device: device));
-        _lvlEmbed = Embedding(S, C, device: device);
+        _classEmb = new EmbeddingTable(config.NumClasses + 1, C, device);
+        _posStart = Owned.Parameter(empty([1, _firstL, C], device: device));
+        _pos1LC = Owned.Parameter(empty([1, _L, C], device: device));
+        _lvlEmbed = new EmbeddingTable(S, C, device);
         if (config.SharedAln)
             _sharedAdaLin = Sequential(("0", SiLU()), ("1", new SharedAdaLin(C, 6 * C, keepTokens: false, device: device)));
 
@@ -73,8 +73,8 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
         using (var cpuLvl = tensor(lvl, [1, _L]))
         using (var cpuMask = Masks.ScaleCausal(cpuLvl))
         {
-            _lvl_1L = cpuLvl.to(device ?? CPU, copy: true);
-            _attnBiasForMasking = cpuMask.to(device ?? CPU, copy: true);
+            _lvl_1L = Owned.Buffer(cpuLvl.to(device ?? CPU, copy: true));
+            _attnBiasForMasking = Owned.Buffer(cpuMask.to(device ?? CPU, copy: true));
         }
 
         _headNm = new AdaLNBeforeHead(C, C, config.NormEps, device);
@@ -82,10 +82,10 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
 
         using (no_grad())
         {
-            init.trunc_normal_(_classEmb.weight!, std: initStd);
+            init.trunc_normal_(_classEmb.Weight, std: initStd);
             init.trunc_normal_(_posStart, std: initStd);
             init.trunc_normal_(_pos1LC, std: initStd);
-            init.trunc_normal_(_lvlEmbed.weight!, std: initStd);
+            init.trunc_normal_(_lvlEmbed.Weight, std: initStd);
         }
         RegisterComponents();
     }
@@ -233,8 +233,8 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
                     init.trunc_normal_(lin.weight!, std: initStd);
                     lin.bias?.zero_();
                     break;
-                case Embedding emb:
-                    init.trunc_normal_(emb.weight!, std: initStd);
+                case EmbeddingTable emb:
+                    init.trunc_normal_(emb.Weight, std: initStd);
                     break;
                 case SharedAdaLin sal:
                     init.trunc_normal_(sal.Weight, std: initStd);

@@ -1,6 +1,7 @@
 // Multi-scale residual vector quantiser; follows VAR models/quant.py (VectorQuantizer2).
 // Shapes: B batch, C = Cvae, H W the largest scale (f_hat side), pn/ph pw one scale's side, l = pn*pn tokens of a
 // scale, L tokens of all scales, first_l tokens of the first scale, N = B*l rows, V vocabulary, SN number of scales.
+// Bicubic resampling states align_corners=false, PyTorch's default, because libtorch warns when it is left unset.
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -120,7 +121,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
 
             var h_BChw = _embedding.call(idx_N.view(B, pn, pn)).permute(0, 3, 1, 2);
             h_BChw = si != SN - 1
-                ? F.interpolate(h_BChw, [H, W], mode: InterpolationMode.Bicubic).contiguous()
+                ? F.interpolate(h_BChw, [H, W], mode: InterpolationMode.Bicubic, align_corners: false).contiguous()
                 : h_BChw.contiguous();
             h_BChw = PhiFor(si, SN).call(h_BChw);
             f_hat = (f_hat + h_BChw).MoveToOuterDisposeScope();
@@ -179,7 +180,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             {
                 using var step = NewDisposeScope();
                 var h_BChw = ms_h_BChw[si];
-                if (si < SN - 1) h_BChw = F.interpolate(h_BChw, [H, W], mode: InterpolationMode.Bicubic);
+                if (si < SN - 1) h_BChw = F.interpolate(h_BChw, [H, W], mode: InterpolationMode.Bicubic, align_corners: false);
                 f_hat.add_(PhiFor(si, SN).call(h_BChw));
                 if (!lastOne) result.Add(f_hat.clone().MoveToOuterDisposeScope());
             }
@@ -191,7 +192,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             for (int si = 0; si < SN; si++)
             {
                 int pn = _vPatchNums[si];
-                f_hat = F.interpolate(f_hat, [pn, pn], mode: InterpolationMode.Bicubic);
+                f_hat = F.interpolate(f_hat, [pn, pn], mode: InterpolationMode.Bicubic, align_corners: false);
                 using (var phiOut = PhiFor(si, SN).call(ms_h_BChw[si])) f_hat.add_(phiOut);
                 if (!lastOne) result.Add(f_hat);
             }
@@ -226,7 +227,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             var idx_N = NearestIndices(z_NC);
             var h_BChw = _embedding.call(idx_N.view(B, ph, pw)).permute(0, 3, 1, 2);
             h_BChw = si != SN - 1
-                ? F.interpolate(h_BChw, [H, W], mode: InterpolationMode.Bicubic).contiguous()
+                ? F.interpolate(h_BChw, [H, W], mode: InterpolationMode.Bicubic, align_corners: false).contiguous()
                 : h_BChw.contiguous();
             h_BChw = PhiFor(si, SN).call(h_BChw);
             f_hat.add_(h_BChw);
@@ -258,7 +259,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             CheckTokens(gt_ms_idx_Bl[si], B, pnNext, si);
             var h_BChw = F.interpolate(
                 _embedding.call(gt_ms_idx_Bl[si]).transpose(1, 2).reshape(B, Cvae, pnNext, pnNext),
-                [H, W], mode: InterpolationMode.Bicubic);
+                [H, W], mode: InterpolationMode.Bicubic, align_corners: false);
             f_hat.add_(PhiFor(si, SN).call(h_BChw));
             pnNext = _vPatchNums[si + 1];
             nextScales.Add(F.interpolate(f_hat, [pnNext, pnNext], mode: InterpolationMode.Area).view(B, Cvae, -1).transpose(1, 2));
@@ -282,7 +283,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
         int HW = _vPatchNums[^1];
         if (si != SN - 1)
         {
-            using var up = F.interpolate(h_BChw, [HW, HW], mode: InterpolationMode.Bicubic);   // conv after upsample
+            using var up = F.interpolate(h_BChw, [HW, HW], mode: InterpolationMode.Bicubic, align_corners: false);   // conv after upsample
             using (var h = PhiFor(si, SN).call(up)) f_hat.add_(h);
             int pn = _vPatchNums[si + 1];
             return (f_hat, F.interpolate(f_hat, [pn, pn], mode: InterpolationMode.Area));

@@ -67,6 +67,37 @@ public class KvCacheTests
     }
 
     [Fact]
+    public void Models_BuiltInsideADisposeScopeSurviveIt()
+    {
+        StarTransformer star;
+        VarTransformer var;
+        using (var scope = NewDisposeScope())
+        {
+            star = new StarTransformer(TinyModels.Star(samplerHead: true));
+            var = new VarTransformer(TinyModels.Var());
+        }
+        using (star)
+        using (var)
+        {
+            // A tensor disposed with the scope would silently drop out of the state dict: compare with models built outside.
+            using var starRef = new StarTransformer(TinyModels.Star(samplerHead: true));
+            using var varRef = new VarTransformer(TinyModels.Var());
+            Assert.Equal(starRef.state_dict().Keys.Order(), star.state_dict().Keys.Order());
+            Assert.Equal(varRef.state_dict().Keys.Order(), var.state_dict().Keys.Order());
+            Assert.All(star.state_dict().Values.Concat(var.state_dict().Values), t => Assert.False(t.IsInvalid));
+            Assert.False(star.Lvl_1L.IsInvalid || star.RopeTables.Cos!.IsInvalid);
+            var cond = TinyModels.Text(seed: 45);
+            using var x = TinyModels.TeacherInput(star.TotalTokens, seed: 46);
+            using var noGrad = no_grad();
+            using var logits = star.ForwardTeacherForced(x, cond);
+            using var labels = tensor(new long[] { 0, 10 });
+            using var vlogits = var.ForwardTeacherForced(x, new ClassConditioning(labels));
+            Assert.Equal(logits.shape, vlogits.shape);
+            TinyModels.DisposeAll(cond);
+        }
+    }
+
+    [Fact]
     public void Cache_HoldsKeysOfEveryScaleInOrder()
     {
         using var model = TinyModels.Randomize(new StarTransformer(TinyModels.Star()), seed: 43);

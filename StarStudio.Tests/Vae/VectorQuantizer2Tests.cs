@@ -78,7 +78,7 @@ public class VectorQuantizer2Tests
         var (same, next) = q.GetNextAutoregressiveInput(1, 4, f_hat, h_BChw);
 
         Assert.Same(f_hat, same);
-        var bicubic = F.interpolate(h_BChw, [5, 5], mode: InterpolationMode.Bicubic);
+        var bicubic = F.interpolate(h_BChw, [5, 5], mode: InterpolationMode.Bicubic, align_corners: false);
         AssertClose(before + bicubic, f_hat, 1e-6, "f_hat += bicubic(h)");
         AssertClose(F.interpolate(f_hat, [3, 3], mode: InterpolationMode.Area), next, 1e-6, "next = area(f_hat)");
         // The modes matter: bilinear would give visibly different maps, so a swapped mode fails above.
