@@ -33,14 +33,16 @@ static class BenchCommand
         var o = r.Options;
         AnsiConsole.MarkupLine($"[bold]{o.Preset}[/], batch {o.Batch}, cfg {o.Cfg.ToString(inv)} ({(o.Cfg > 0 ? 2 * o.Batch : o.Batch)} rows), {r.DeviceName}, {r.Threads} threads, median of {o.Runs} runs");
         AnsiConsole.MarkupLine($"fp32 matmul {o.MatmulSize}^3: [bold]{r.MatmulGflops:F1} GFLOP/s[/]");
-        var table = new Table().AddColumns("scale", "side", "transformer ms", "GFLOP", "GFLOP/s", "sampling ms", "decode ms");
+        var table = new Table().AddColumns("scale", "side", "transformer ms", "GFLOP", "GFLOP/s", "sampling ms", "decode full", "reduced", "approx");
         foreach (var s in r.Scales)
             table.AddRow($"{s.ScaleIndex + 1}", $"{s.Side}x{s.Side}", $"{s.TransformerMs:F1}", $"{s.TransformerGflop:F2}",
-                $"{s.TransformerGflop / (s.TransformerMs / 1000):F1}", $"{s.SamplingMs:F1}", $"{s.DecodeMs:F1}");
+                $"{s.TransformerGflop / (s.TransformerMs / 1000):F1}", $"{s.SamplingMs:F1}",
+                $"{s.DecodeMs[PreviewMode.Full]:F1}", $"{s.DecodeMs[PreviewMode.Reduced]:F1}", $"{s.DecodeMs[PreviewMode.Approximate]:F1}");
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"total with previews [bold]{r.TotalMsWithPreviews:F0} ms[/], without [bold]{r.TotalMsWithoutPreviews:F0} ms[/] (previews add {r.PreviewOverhead:P1}; decode {r.DecodeMs:F0} ms)");
-        AnsiConsole.MarkupLine($"tokens {r.Tokens}, [bold]{r.TokensPerSecond:F0} tokens/s[/]");
-        AnsiConsole.MarkupLine($"transformer {r.TransformerGflop:F1} GFLOP in {r.TransformerMs:F0} ms = [bold]{r.TransformerGflops:F1} GFLOP/s[/], {r.RooflineFraction:P0} of matmul roofline ({r.RooflineRatio:F2}x the roofline time; target <= 1.5x)");
+        AnsiConsole.MarkupLine($"total (final image only) [bold]{r.BaselineMs:F0} ms[/], of which the final decode {r.FinalDecodeMs:F0} ms; {r.Tokens} tokens, [bold]{r.TokensPerSecond:F0} tokens/s[/]");
+        foreach (var mode in new[] { PreviewMode.Approximate, PreviewMode.Reduced, PreviewMode.Full })
+            AnsiConsole.MarkupLine($"streaming every scale's preview ({mode}): {r.TotalMs[mode]:F0} ms, [bold]+{r.PreviewOverhead(mode):P1}[/] (target <= 15%)");
+        AnsiConsole.MarkupLine($"transformer {r.TransformerGflop:F1} GFLOP in {r.TransformerMs:F0} ms = [bold]{r.TransformerGflops:F1} GFLOP/s[/], {r.RooflineFraction:P0} of the matmul roofline ({r.RooflineRatio:F2}x the roofline time; target <= 1.5x)");
         AnsiConsole.MarkupLine($"peak memory (RSS) [bold]{r.PeakRssMiB:F0} MiB[/]");
     }
 }

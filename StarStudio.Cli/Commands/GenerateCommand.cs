@@ -24,11 +24,11 @@ static class GenerateCommand
         var version = new Option<StableSamplerVersion>("--sampler-version") { Description = "Stable sampler schedule: V1024 (default) or Standard.", DefaultValueFactory = _ => StableSamplerVersion.V1024 };
         var output = new Option<string>("--out", "-o") { Description = "Output PNG (a batch gets -0, -1, ... suffixes).", DefaultValueFactory = _ => "starstudio.png" };
         var frames = new Option<string?>("--frames") { Description = "Folder for one PNG per scale (the coarse-to-fine story)." };
-        var noPreviews = new Option<bool>("--no-previews") { Description = "Decode only the final image (faster)." };
+        var previews = new Option<PreviewMode>("--previews") { Description = "Per-scale previews: Auto, Full, Reduced, Approximate or None (the final image is always fully decoded).", DefaultValueFactory = _ => PreviewMode.Auto };
 
         var cmd = new Command("generate", "Generate images, showing progress scale by scale.");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { prompt, negative, classes, batch, seed, cfg, topK, topP, smooth, stable, version, output, frames, noPreviews })
+        foreach (var o in new Option[] { prompt, negative, classes, batch, seed, cfg, topK, topP, smooth, stable, version, output, frames, previews })
             cmd.Options.Add(o);
 
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
@@ -51,7 +51,7 @@ static class GenerateCommand
                 MoreSmooth = p.GetValue(smooth),
                 StableSampling = p.GetValue(stable),
                 StableSamplerVersion = p.GetValue(version),
-                DecodePreviews = !p.GetValue(noPreviews) || p.GetValue(frames) is not null,
+                Previews = p.GetValue(frames) is not null && p.GetValue(previews) == PreviewMode.None ? PreviewMode.Auto : p.GetValue(previews),
             };
             var frameDir = p.GetValue(frames);
             if (frameDir is not null) Directory.CreateDirectory(frameDir);

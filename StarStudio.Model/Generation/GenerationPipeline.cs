@@ -102,15 +102,10 @@ public sealed class GenerationPipeline(ScaleWiseModel model)
                 }
                 double samplingMs = timer.Elapsed.TotalMilliseconds - transformerMs;
 
-                // 6. Decode everything so far into a preview (the final image at the last scale).
-                IReadOnlyList<RgbImage>? images = null;
-                double decodeMs = 0;
-                if (request.DecodePreviews || si == S - 1)
-                {
-                    var decodeTimer = Stopwatch.StartNew();
-                    images = Model.Decode(f_hat_BCPP);
-                    decodeMs = decodeTimer.Elapsed.TotalMilliseconds;
-                }
+                // 6. Decode everything so far into a preview (always the full decoder at the last scale).
+                var decodeTimer = Stopwatch.StartNew();
+                var images = Model.Decode(f_hat_BCPP, si == S - 1 ? PreviewMode.Full : request.Previews);
+                double decodeMs = images is null ? 0 : decodeTimer.Elapsed.TotalMilliseconds;
                 yield return new ScaleFrame(si, S, pn, chosen.Ids, chosen.Confidence, images,
                     new ScaleTimings(transformerMs, samplingMs, decodeMs, clock.Elapsed.TotalMilliseconds),
                     si == 0 ? cond.Notices : []);

@@ -35,8 +35,8 @@ public sealed record GenerationRequest
     /// replayed instead of sampled (the random stream advances exactly as in the original run), finer ones are generated.
     /// </summary>
     public IReadOnlyList<IReadOnlyList<int[]>>? PrefixTokens { get; init; }
-    /// <summary>Decode a preview image at every scale (off: only the last scale is decoded).</summary>
-    public bool DecodePreviews { get; init; } = true;
+    /// <summary>How every scale's preview is made (the last scale is always decoded in full).</summary>
+    public PreviewMode Previews { get; init; } = PreviewMode.Auto;
 
     public int Rows => Prompts.Count > 0 ? Prompts.Count : ClassLabels.Count;
 

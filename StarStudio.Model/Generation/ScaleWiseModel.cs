@@ -82,17 +82,21 @@ public sealed class ScaleWiseModel : IDisposable
         return notices;
     }
 
-    /// <summary>f_hat [B, Cvae, P, P] to RGB images (the VQ-VAE decoder; [-1, 1] mapped to [0, 1] as the reference).</summary>
-    public IReadOnlyList<RgbImage> Decode(Tensor f_hat_BCPP)
+    /// <summary>Makes per-scale previews (full, reduced or approximate decodes of f_hat).</summary>
+    public PreviewDecoder Previews => _previews ??= new PreviewDecoder(Vae);
+    PreviewDecoder? _previews;
+
+    /// <summary>f_hat [B, Cvae, P, P] to RGB images ([-1, 1] mapped to [0, 1] as the reference); null for PreviewMode.None.</summary>
+    public IReadOnlyList<RgbImage>? Decode(Tensor f_hat_BCPP, PreviewMode mode = PreviewMode.Full)
     {
-        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        return TensorImages.ToRgb(Vae.FhatToImg(f_hat_BCPP).add(1).mul(0.5));
+        return Previews.Decode(f_hat_BCPP, mode) is { } img ? TensorImages.ToRgb(img) : null;
     }
 
     public void Dispose()
     {
         if (!_ownsModules) return;
+        _previews?.Dispose();
         (Transformer as IDisposable)?.Dispose();
         Vae.Dispose();
         (TextEncoder as IDisposable)?.Dispose();
