@@ -72,6 +72,9 @@ public sealed class PickleDict
 
     public bool ContainsKey(object? key) => _index.ContainsKey(key ?? NullKey);
 
+    public object? this[object? key] =>
+        TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"The {TypeName} has no key {StateDictExtractor.KeyText(key)}.");
+
     /// <summary>Sets a value; an existing key keeps its position, as in Python.</summary>
     public void Set(object? key, object? value)
     {

@@ -333,7 +333,7 @@ internal sealed class RestrictedUnpickler
     {
         var bytes = Read(byteCount);
         var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
 
     string ReadLine(int at)
@@ -358,7 +358,7 @@ internal sealed class RestrictedUnpickler
         // Bounded first: parsing a huge decimal string is quadratic.
         if (digits.Length > 4096 || !BigInteger.TryParse(digits, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
             throw Bad($"malformed integer at byte {at}.");
-        return v >= long.MinValue && v <= long.MaxValue ? (long)v : v;
+        return v >= long.MinValue && v <= long.MaxValue ? (object)(long)v : v;
     }
 
     long ParseIndexLine(string line, int at) =>
