@@ -130,24 +130,34 @@ public sealed class SafetensorsFile : IDisposable
 
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointFormatException(path, "safetensors header is not a JSON object.");
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var tensors = new List<SafetensorsTensorInfo>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var prop in doc.RootElement.EnumerateObject())
+            try { return Interpret(doc, path, dataStart, dataLength); }
+            catch (InvalidOperationException e) // JsonDocument parses invalid UTF-8 in strings lazily
             {
-                if (!seen.Add(prop.Name))
-                    throw new CheckpointFormatException(path, $"safetensors header names '{prop.Name}' twice.");
-                if (prop.Name == "__metadata__") ReadMetadata(prop.Value, metadata, path);
-                else tensors.Add(ReadEntry(prop.Name, prop.Value, dataLength, path));
+                throw new CheckpointFormatException(path, $"safetensors header holds invalid text: {e.Message}", e);
             }
-            tensors.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
-            for (int i = 1; i < tensors.Count; i++)
-                if (tensors[i].Begin < tensors[i - 1].End)
-                    throw new CheckpointFormatException(path, $"tensors '{tensors[i - 1].Name}' and '{tensors[i].Name}' overlap in the data section.");
-            return (dataStart, metadata, tensors);
         }
+    }
+
+    static (long DataStart, Dictionary<string, string> Metadata, List<SafetensorsTensorInfo> Tensors) Interpret(
+        JsonDocument doc, string path, long dataStart, long dataLength)
+    {
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new CheckpointFormatException(path, "safetensors header is not a JSON object.");
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var tensors = new List<SafetensorsTensorInfo>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var prop in doc.RootElement.EnumerateObject())
+        {
+            if (!seen.Add(prop.Name))
+                throw new CheckpointFormatException(path, $"safetensors header names '{prop.Name}' twice.");
+            if (prop.Name == "__metadata__") ReadMetadata(prop.Value, metadata, path);
+            else tensors.Add(ReadEntry(prop.Name, prop.Value, dataLength, path));
+        }
+        tensors.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+        for (int i = 1; i < tensors.Count; i++)
+            if (tensors[i].Begin < tensors[i - 1].End)
+                throw new CheckpointFormatException(path, $"tensors '{tensors[i - 1].Name}' and '{tensors[i].Name}' overlap in the data section.");
+        return (dataStart, metadata, tensors);
     }
 
     static void ReadMetadata(JsonElement element, Dictionary<string, string> metadata, string path)
