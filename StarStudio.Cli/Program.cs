@@ -1,6 +1,3 @@
-#if PENDING
 using StarStudio.Cli;
+
 return await CliApp.RunAsync(args);
-#else
-return 0;
-#endif

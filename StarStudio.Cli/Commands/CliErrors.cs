@@ -1,4 +1,5 @@
 using Spectre.Console;
+using StarStudio.Model.Checkpoints;
 
 namespace StarStudio.Cli.Commands;
 
@@ -16,7 +17,7 @@ static class CliErrors
             AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
             return 130;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
+        catch (Exception e) when (e is CheckpointException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
                                       or InvalidOperationException or NotSupportedException or FormatException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

@@ -19,11 +19,11 @@ static class InspectCommand
             int max = p.GetValue(limit);
             var table = new Table().AddColumns("key", "shape", "dtype", "bytes");
             foreach (var t in max > 0 ? report.Tensors.Take(max) : report.Tensors)
-                table.AddRow(Markup.Escape(t.Key), $"[{string.Join(", ", t.Shape)}]", t.DType, $"{t.ByteSize:N0}");
+                table.AddRow(Markup.Escape(t.Key), Markup.Escape($"[{string.Join(", ", t.Shape)}]"), Markup.Escape(t.DType), $"{t.ByteSize:N0}");
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLine($"{report.Tensors.Count} tensors, [bold]{report.ParameterCount:N0}[/] parameters ({report.ParameterCount / 1e6:F1} M)");
             foreach (var ph in report.Placeholders)
-                AnsiConsole.MarkupLine($"[grey]not loaded (inert): {Markup.Escape(ph)}[/]");
+                AnsiConsole.MarkupLine($"[grey]not loaded (inert placeholder): {Markup.Escape(ph.KeyPath)} = {Markup.Escape(ph.Global)}[/]");
             return 0;
         }));
         return cmd;

@@ -1,0 +1,57 @@
+using StarStudio.Model.Checkpoints;
+using StarStudio.Model.Generation;
+
+namespace StarStudio.Tests.Generation;
+
+[Collection(TorchStateCollection.Name)]
+public sealed class ModelStoreTests : IDisposable
+{
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "starstudio-store-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    [Theory]
+    [InlineData("tiny-star-sampler")]
+    [InlineData("tiny-var")]
+    public void SaveThenLoad_GeneratesTheSameImage(string preset)
+    {
+        using var original = RandomModels.Create(preset, seed: 4);
+        ModelStore.Save(original, _dir, "test model");
+        using var loaded = ModelStore.Load(_dir);
+
+        var request = original.Limits.TextConditional
+            ? new GenerationRequest { Prompts = ["a red circle"], Seed = 2, Cfg = 2, StableSampling = true }
+            : new GenerationRequest { ClassLabels = [4], Seed = 2, Cfg = 2 };
+        var a = new GenerationPipeline(original).Generate(request).Last();
+        var b = new GenerationPipeline(loaded).Generate(request).Last();
+        Assert.Equal(a.Images![0].Pixels, b.Images![0].Pixels);
+        Assert.Equal(original.Limits, loaded.Limits with { PatchNums = original.Limits.PatchNums });
+        Assert.Equal(original.Limits.PatchNums, loaded.Limits.PatchNums);
+    }
+
+    [Fact]
+    public void Load_NamesEveryMismatchedTensor()
+    {
+        using var model = RandomModels.Create("tiny-star", seed: 4);
+        ModelStore.Save(model, _dir);
+        // Swap in weights of a different architecture under the transformer's file name.
+        using var other = RandomModels.Create("tiny-star-sampler", seed: 5);
+        var otherDir = Path.Combine(_dir, "other");
+        ModelStore.Save(other, otherDir);
+        File.Copy(Path.Combine(otherDir, "transformer.safetensors"), Path.Combine(_dir, "transformer.safetensors"), overwrite: true);
+
+        var e = Assert.ThrowsAny<Exception>(() => ModelStore.Load(_dir));
+        Assert.Contains("transformer.safetensors", e.Message);
+        Assert.Contains("head_logits2", e.Message);
+    }
+
+    [Fact]
+    public void Load_MissingFolderSaysWhatIsWrong()
+    {
+        var e = Assert.ThrowsAny<Exception>(() => ModelStore.Load(Path.Combine(_dir, "nope")));
+        Assert.Contains("nope", e.Message);
+    }
+}
