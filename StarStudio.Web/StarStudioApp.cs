@@ -25,6 +25,9 @@ public static class StarStudioApp
             // Tests start the app from their own assembly: static assets and content still come from this project.
             ApplicationName = typeof(StarStudioApp).Assembly.GetName().Name,
         });
+        // Serves _framework/blazor.web.js and MudBlazor's files from the build output outside Development too (tests,
+        // `dotnet StarStudio.Web.dll`); a published app has them in wwwroot and this is a no-op.
+        builder.WebHost.UseStaticWebAssets();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents()
             .AddHubOptions(o => o.MaximumReceiveMessageSize = 8 * 1024 * 1024);
         builder.Services.AddSignalR();
@@ -33,7 +36,6 @@ public static class StarStudioApp
         builder.Services.AddStarStudio(builder.Configuration);
 
         var app = builder.Build();
-        if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
         app.UseAntiforgery();
         app.MapStaticAssets();
         app.MapOpenApi();

@@ -1,0 +1,116 @@
+using Bunit;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using StarStudio.Web.Components.Pages;
+using StarStudio.Web.Services;
+
+namespace StarStudio.Tests.Web;
+
+/// <summary>The playground page in bUnit, on a real model host with the tiny random model.</summary>
+[Collection(TorchStateCollection.Name)]
+public sealed class PlaygroundTests : BunitContext
+{
+    readonly TestHost _host = new();
+
+    public PlaygroundTests()
+    {
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices(o => { o.SnackbarConfiguration.ShowTransitionDuration = 0; o.SnackbarConfiguration.HideTransitionDuration = 0; });
+        Services.AddSingleton(_host.Host);
+        Services.AddSingleton(_host.History);
+        Services.AddScoped<GenerationService>();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _host.Dispose();
+    }
+
+    [Fact]
+    public void Controls_BindToTheRequest()
+    {
+        var cut = Render<Playground>();
+        cut.Find("#prompt-field textarea").Input("a green star");
+        cut.Find("#negative-field input").Change("blue");
+        cut.Find("#cfg-field input").Change("2.5");
+        cut.Find("#topk-field input").Change("40");
+        cut.Find("#topp-field input").Change("0.5");
+        cut.Find("#batch-field input").Change("3");
+        cut.Find("#smooth-field input").Change(true);
+
+        cut.WaitForAssertion(() => Assert.Equal("a green star", cut.Instance.Prompt));
+        var r = cut.Instance.BuildRequest();
+        Assert.Equal(["a green star", "a green star", "a green star"], r.Prompts);
+        Assert.Equal(("blue", 2.5, 40, 0.5, true), (r.NegativePrompt, r.Cfg, r.TopK, r.TopP, r.MoreSmooth));
+    }
+
+    [Fact]
+    public void Generate_RendersEveryScaleAsItArrives()
+    {
+        var cut = Render<Playground>();
+        cut.Find("#prompt-field textarea").Input("a red circle");
+        cut.Find("#generate").Click();
+
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
+        var film = cut.FindAll(".ss-film-item");
+        Assert.Equal(["0", "1", "2", "3"], film.Select(f => f.GetAttribute("data-scale")));
+        Assert.Contains("4 · 4×4", film[^1].TextContent);
+        // Each scale's PNG went to the browser as bytes, in scale order.
+        var frames = JSInterop.Invocations.Where(i => i.Identifier == "starstudio.frame").ToList();
+        Assert.Equal([0, 1, 2, 3], frames.Select(i => (int)i.Arguments[0]!));
+        Assert.All(frames, i => Assert.Equal(new byte[] { 137, 80, 78, 71 }, ((byte[])i.Arguments[2]!)[..4]));
+        Assert.Contains("Inference time", cut.Find("#total").TextContent);
+        Assert.Equal(1, _host.History.Count());
+        Assert.Equal(cut.Instance.Result!.Metadata[0].Seed, cut.Instance.Seed); // the used seed is shown
+    }
+
+    [Fact]
+    public void Validation_ShowsMessagesNextToTheControls()
+    {
+        var cut = Render<Playground>();
+        cut.Find("#cfg-field input").Change("99");
+        cut.Find("#topk-field input").Change("100000");
+        cut.Find("#generate").Click();
+
+        cut.WaitForAssertion(() => Assert.Contains("CFG must be between 0 and 20", cut.Find("#cfg-field").TextContent));
+        Assert.Contains("Top-k must be between 0 (off) and the vocabulary size 64", cut.Find("#topk-field").TextContent);
+        Assert.DoesNotContain("must be", cut.Find("#topp-field").TextContent);
+        Assert.Equal(0, _host.History.Count());
+        Assert.Empty(cut.FindAll(".ss-film-item"));
+    }
+
+    [Fact]
+    public void Stop_CancelsTheGeneration()
+    {
+        _host.Host.Pause(); // keep the job in the queue so Stop has something to cancel
+        var cut = Render<Playground>();
+        cut.Find("#generate").Click();
+        cut.WaitForAssertion(() => Assert.True(cut.Instance.Running));
+        Assert.NotNull(cut.Find("#progress"));
+
+        cut.Find("#stop").Click();
+        cut.WaitForAssertion(() => Assert.False(cut.Instance.Running));
+        Assert.Contains("Cancelled before it started", cut.Find("#outcome").TextContent);
+        Assert.Equal(0, _host.Host.QueueLength);
+        _host.Host.Resume();
+        Assert.Equal(0, _host.History.Count());
+    }
+
+    [Fact]
+    public void Prompt_EmptyIsUnconditionalAndUnknownWordsAreFlagged()
+    {
+        var cut = Render<Playground>();
+        Assert.Contains("Empty prompt: generates unconditionally", cut.Find("#prompt-field").TextContent);
+        cut.Find("#prompt-field textarea").Input("a purple circle");
+        cut.WaitForAssertion(() => Assert.Contains("purple", cut.Find("#unknown-words").TextContent));
+        Assert.DoesNotContain("circle", cut.Find("#unknown-words").TextContent);
+    }
+
+    [Fact]
+    public void Banner_SaysTheWeightsAreRandom()
+    {
+        var cut = Render<Playground>();
+        Assert.Contains("Random weights (tiny-star)", cut.Find("#model-banner").TextContent);
+    }
+}

@@ -1,0 +1,57 @@
+// Browser side of the playground: scale images arrive as bytes over the circuit and are shown through object URLs,
+// so no image ever passes through a render diff as a data URL.
+window.starstudio = (() => {
+  let urls = [];          // urls[row][scale] -> object URL of that scale's preview
+  let shown = -1;         // scale in the main view, -1 = follow the newest
+  const mainImages = () => document.querySelectorAll('img[data-main-row]');
+
+  function setMain(scale) {
+    for (const img of mainImages()) {
+      const row = +img.dataset.mainRow;
+      const u = urls[row] && urls[row][scale];
+      if (u && img.src !== u) img.src = u;
+    }
+  }
+
+  function newest() { return urls[0] ? urls[0].length - 1 : -1; }
+
+  return {
+    reset() {
+      for (const row of urls) for (const u of row || []) if (u) URL.revokeObjectURL(u);
+      urls = [];
+      shown = -1;
+      for (const img of mainImages()) img.removeAttribute('src');
+    },
+    frame(scale, row, bytes) {
+      (urls[row] ||= [])[scale] = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+      if (shown < 0) setMain(scale);
+      window.starstudio.fillFilm();
+    },
+    // Film thumbnails are rendered by Blazor; their pictures come from here (Blazor never touches their src).
+    fillFilm() {
+      for (const img of document.querySelectorAll('img[data-film]')) {
+        const u = urls[0] && urls[0][+img.dataset.film];
+        if (u && img.src !== u) img.src = u;
+      }
+      if (shown < 0 && newest() >= 0) setMain(newest());
+    },
+    show(scale) { shown = scale; setMain(scale < 0 ? newest() : scale); },
+    download(bytes, name) {
+      const u = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+      const a = document.createElement('a');
+      a.href = u; a.download = name; document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(u), 10000);
+    },
+    copy(text) { return navigator.clipboard ? navigator.clipboard.writeText(text) : Promise.resolve(); },
+    // Ctrl+Enter generates and Esc stops, wherever the focus is on the page.
+    registerKeys(dotnet) {
+      const handler = e => {
+        if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); dotnet.invokeMethodAsync('OnCtrlEnter'); }
+        else if (e.key === 'Escape') dotnet.invokeMethodAsync('OnEscape');
+      };
+      document.addEventListener('keydown', handler);
+      return { dispose: () => document.removeEventListener('keydown', handler) };
+    },
+    unregisterKeys(handle) { if (handle) handle.dispose(); },
+  };
+})();
