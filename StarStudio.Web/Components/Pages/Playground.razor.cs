@@ -49,6 +49,7 @@ public partial class Playground
     DotNetObjectReference<Playground>? _self;
     IJSObjectReference? _keys;
     bool _filmDirty;
+    bool _interactive;
     int _scaleCount;
     int _ahead;
     double _etaMs = double.NaN;
@@ -107,6 +108,8 @@ public partial class Playground
         if (firstRender)
         {
             _self = DotNetObjectReference.Create(this);
+            _interactive = true;
+            StateHasChanged();
             _keys = await JS.InvokeAsync<IJSObjectReference?>("starstudio.registerKeys", _self);
             if (HistoryId is { } id && History.GetPng(id) is { } png)
             {
@@ -123,6 +126,13 @@ public partial class Playground
 
     [JSInvokable] public Task OnCtrlEnter() => Running ? Task.CompletedTask : GenerateAsync();
     [JSInvokable] public Task OnEscape() { Stop(); return Task.CompletedTask; }
+
+    // Immediate and not debounced: Ctrl+Enter right after typing must see the whole prompt. Tokenizing is cheap.
+    void OnPromptChanged(string? prompt)
+    {
+        Prompt = prompt ?? "";
+        InspectPrompt(Prompt);
+    }
 
     public void InspectPrompt(string? prompt)
     {

@@ -3,6 +3,8 @@
 window.starstudio = (() => {
   let urls = [];          // urls[row][scale] -> object URL of that scale's preview
   let shown = -1;         // scale in the main view, -1 = follow the newest
+  let arrivals = [];      // {scale, row, t}: when each frame reached the page (read by tests and the benchmark)
+  let startedAt = 0;
   const mainImages = () => document.querySelectorAll('img[data-main-row]');
 
   function setMain(scale) {
@@ -20,10 +22,12 @@ window.starstudio = (() => {
       for (const row of urls) for (const u of row || []) if (u) URL.revokeObjectURL(u);
       urls = [];
       shown = -1;
+      arrivals = [];
       for (const img of mainImages()) img.removeAttribute('src');
     },
     frame(scale, row, bytes) {
       (urls[row] ||= [])[scale] = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+      arrivals.push({ scale, row, t: performance.now() - startedAt });
       if (shown < 0) setMain(scale);
       window.starstudio.fillFilm();
     },
@@ -35,6 +39,9 @@ window.starstudio = (() => {
       }
       if (shown < 0 && newest() >= 0) setMain(newest());
     },
+    // Called on the generate click (before the server hears of it), so arrival times include the round trip.
+    markStart() { startedAt = performance.now(); },
+    arrivals() { return arrivals; },
     show(scale) { shown = scale; setMain(scale < 0 ? newest() : scale); },
     download(bytes, name) {
       const u = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
@@ -46,7 +53,7 @@ window.starstudio = (() => {
     // Ctrl+Enter generates and Esc stops, wherever the focus is on the page.
     registerKeys(dotnet) {
       const handler = e => {
-        if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); dotnet.invokeMethodAsync('OnCtrlEnter'); }
+        if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); window.starstudio.markStart(); dotnet.invokeMethodAsync('OnCtrlEnter'); }
         else if (e.key === 'Escape') dotnet.invokeMethodAsync('OnEscape');
       };
       document.addEventListener('keydown', handler);

@@ -1,0 +1,109 @@
+using System.Text.Json;
+using Microsoft.Playwright;
+using StarStudio.Model.Generation;
+
+namespace StarStudio.Tests.Web;
+
+/// <summary>
+/// The real app in real headless Chromium (Debian's; test.sh installs it when missing). Skipped, with the reason,
+/// where no Chromium is installed. Screenshots of every page go to TestResults/screenshots at the repository root.
+/// </summary>
+[Collection(TorchStateCollection.Name)]
+public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
+{
+    const string Chromium = "/usr/bin/chromium";
+
+    static string ScreenshotFolder()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "StarStudio.sln"))) dir = dir.Parent;
+        var folder = Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "TestResults", "screenshots");
+        Directory.CreateDirectory(folder);
+        return folder;
+    }
+
+    static async Task<(IPlaywright, IBrowser)> LaunchAsync()
+    {
+        if (!File.Exists(Chromium)) Assert.Skip($"No Chromium at {Chromium}: run test.sh as root (it installs it) or apt-get install chromium.");
+        var playwright = await Playwright.CreateAsync();
+        var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        return (playwright, browser);
+    }
+
+    static async Task OpenPlaygroundAsync(IPage page, Uri baseAddress)
+    {
+        await page.GotoAsync(baseAddress.ToString());
+        // The page is prerendered; wait until the circuit is live before typing.
+        await page.WaitForSelectorAsync("#playground[data-interactive=true]", new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
+    }
+
+    [Fact]
+    public async Task Playground_CtrlEnterStreamsEveryScaleDownloadsAndShowsInHistory()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var context = await browser.NewContextAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 }, AcceptDownloads = true });
+        var page = await context.NewPageAsync();
+        await OpenPlaygroundAsync(page, app.BaseAddress);
+
+        await page.GetByLabel("Prompt", new() { Exact = true }).FillAsync("a yellow star on a green background");
+        await page.Keyboard.PressAsync("Control+Enter");
+        await page.WaitForSelectorAsync("#total", new() { Timeout = 30000 });
+
+        // Every scale arrived, in order, and is shown through an object URL (no data URLs).
+        var arrivals = await page.EvaluateAsync<JsonElement>("starstudio.arrivals()");
+        Assert.Equal([0, 1, 2, 3], arrivals.EnumerateArray().Select(a => a.GetProperty("scale").GetInt32()));
+        var filmSources = await page.Locator("img[data-film]").EvaluateAllAsync<string[]>("els => els.map(e => e.src)");
+        Assert.Equal(4, filmSources.Length);
+        Assert.All(filmSources, s => Assert.StartsWith("blob:", s));
+        Assert.StartsWith("blob:", await page.Locator("img[data-main-row='0']").GetAttributeAsync("src"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "playground.png"), FullPage = true });
+
+        // Download: the PNG carries its parameters.
+        var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#download"));
+        var file = Path.Combine(Path.GetTempPath(), "starstudio-download-" + Guid.NewGuid().ToString("N") + ".png");
+        try
+        {
+            await download.SaveAsAsync(file);
+            var meta = GenerationMetadata.FromPng(await File.ReadAllBytesAsync(file));
+            Assert.Equal("a yellow star on a green background", meta?.Prompt);
+            Assert.StartsWith("starstudio-", download.SuggestedFilename);
+
+            // History has it, with the same seed.
+            await page.ClickAsync("#nav-history");
+            var item = page.Locator(".ss-history-item", new() { HasText = "a yellow star on a green background" });
+            await item.First.WaitForAsync(new() { Timeout = 15000 });
+            Assert.Contains($"seed {meta!.Seed}", await item.First.InnerTextAsync());
+            await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "history.png"), FullPage = true });
+        }
+        finally { File.Delete(file); }
+    }
+
+    [Fact]
+    public async Task Playground_ValidationAndThemesOnAPhone()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 390, Height = 844 } });
+        await OpenPlaygroundAsync(page, app.BaseAddress);
+
+        var cfg = page.Locator("#cfg-field input");
+        await cfg.FillAsync("50");
+        await cfg.PressAsync("Tab");
+        await page.ClickAsync("#generate");
+        await page.Locator("#cfg-field", new() { HasText = "CFG must be between 0 and 20" }).WaitForAsync(new() { Timeout = 10000 });
+        // Nothing overflows sideways on a phone.
+        Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth + 1"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "playground-phone-dark.png"), FullPage = true });
+
+        await page.ClickAsync("#theme-toggle");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "playground-phone-light.png"), FullPage = true });
+    }
+}
