@@ -10,6 +10,13 @@ public static class CliApp
     public static async Task<int> RunAsync(string[] args, TextWriter? output = null)
     {
         TorchNativeLoader.Ensure();
+        // Bind Spectre's console to the current standard output (tests and hosts may have redirected it) and give
+        // redirected output (logs, CI) room for the tables instead of 80 columns.
+        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(output ?? Console.Out),
+        });
+        if (Console.IsOutputRedirected || output is not null) Spectre.Console.AnsiConsole.Profile.Width = 160;
         var root = new RootCommand("StarStudio: run and understand scale-wise autoregressive image generators (STAR, VAR).");
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());

@@ -35,9 +35,6 @@ public sealed record CheckpointDType(ScalarType Type, string Name, string Safete
 
     public static CheckpointDType? FromScalarType(ScalarType type) => All.FirstOrDefault(d => d.Type == type);
 
-    public static CheckpointDType Of(ScalarType type) =>
-        FromScalarType(type) ?? throw new NotSupportedException($"Tensors of type {type} cannot be stored in a checkpoint.");
-
     public bool IsFloatingPoint => Type is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64;
 
     public override string ToString() => Name;

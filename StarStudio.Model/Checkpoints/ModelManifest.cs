@@ -136,7 +136,7 @@ public sealed class ModelManifest
             string where = e.LineNumber is { } line ? $" (line {line + 1})" : "";
             throw new ModelManifestException(path, $"is not a valid manifest{where}: {e.Message}", e);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ModelManifestException(path, $"cannot be read: {e.Message}", e);
         }

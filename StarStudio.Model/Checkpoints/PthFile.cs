@@ -73,19 +73,18 @@ public sealed class PthFile : IDisposable
 
     readonly FileStream _stream;
     readonly ZipArchive _zip;
-    readonly string _prefix;
+    string _prefix = "";
     readonly long _fileLength;
     readonly Dictionary<string, PthStorage> _storages = new(StringComparer.Ordinal);
     readonly Dictionary<string, Tensor> _loaded = new(StringComparer.Ordinal);
     readonly Lock _gate = new();
     bool _disposed;
 
-    PthFile(string path, FileStream stream, ZipArchive zip, string prefix)
+    PthFile(string path, FileStream stream, ZipArchive zip)
     {
         Path = path;
         _stream = stream;
         _zip = zip;
-        _prefix = prefix;
         _fileLength = stream.Length;
     }
 
@@ -115,7 +114,7 @@ public sealed class PthFile : IDisposable
             {
                 throw new CheckpointFormatException(path, $"is not a readable zip archive (truncated or corrupt): {e.Message}", e);
             }
-            file = new PthFile(path, stream, zip, FindPrefix(zip, path));
+            file = new PthFile(path, stream, zip);
             file.ReadPickle();
             return file;
         }
@@ -163,6 +162,7 @@ public sealed class PthFile : IDisposable
 
     void ReadPickle()
     {
+        _prefix = FindPrefix(_zip, Path);
         FormatVersion = ReadSmallText("version");
         string? order = ReadSmallText("byteorder");
         BigEndian = order switch

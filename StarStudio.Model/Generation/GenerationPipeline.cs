@@ -4,7 +4,6 @@
 // Shapes: B images, N transformer rows (2B with classifier-free guidance, B without), l = pn*pn tokens of this
 // scale, C width, V vocabulary, Cvae codebook vector width, pn side of this scale, P side of the last scale.
 using System.Diagnostics;
-using StarStudio.Model.Imaging;
 using StarStudio.Model.Sampling;
 using StarStudio.Model.Transformers;
 using TorchSharp;

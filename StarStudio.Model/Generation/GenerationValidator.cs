@@ -7,7 +7,10 @@ namespace StarStudio.Model.Generation;
 /// <param name="HasStableSamplerHead">Whether stable sampling is available.</param>
 /// <param name="ScaleCount">Scales in the schedule (prefix length bound).</param>
 /// <param name="PatchNums">Side of each scale's token map.</param>
-public sealed record ModelLimits(int VocabSize, bool TextConditional, int NumClasses, bool HasStableSamplerHead, IReadOnlyList<int> PatchNums)
+/// <param name="MaxRows">Images per request (1 for models that reproduce the reference's cross-attention batch quirk,
+/// which would mix the rows' prompts).</param>
+public sealed record ModelLimits(int VocabSize, bool TextConditional, int NumClasses, bool HasStableSamplerHead, IReadOnlyList<int> PatchNums,
+    int MaxRows = GenerationValidator.MaxBatch)
 {
     public int ScaleCount => PatchNums.Count;
 }
@@ -47,7 +50,10 @@ public static class GenerationValidator
                 Fail("class", $"Class {c} is out of range: 0 to {m.NumClasses - 1}.");
             if (!string.IsNullOrEmpty(r.NegativePrompt)) Fail("negative prompt", "Negative prompts need a text-to-image model.");
         }
-        if (r.Rows > MaxBatch) Fail("batch", $"Batch of {r.Rows} is too large: at most {MaxBatch} images at once.");
+        if (r.Rows > m.MaxRows)
+            Fail("batch", m.MaxRows == 1
+                ? "This model reproduces the reference's cross-attention batch quirk (row 0's text leaks into every row), so it generates one image at a time."
+                : $"Batch of {r.Rows} is too large: at most {m.MaxRows} images at once.");
         if (double.IsNaN(r.Cfg) || r.Cfg < 0 || r.Cfg > MaxCfg) Fail("cfg", $"CFG must be between 0 and {MaxCfg} (got {r.Cfg}).");
         if (r.TopK < 0 || r.TopK > m.VocabSize) Fail("top-k", $"Top-k must be between 0 (off) and the vocabulary size {m.VocabSize} (got {r.TopK}).");
         if (double.IsNaN(r.TopP) || r.TopP < 0 || r.TopP > 1) Fail("top-p", $"Top-p must be between 0 (off) and 1 (got {r.TopP}).");

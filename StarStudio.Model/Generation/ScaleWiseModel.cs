@@ -23,7 +23,9 @@ public sealed class ScaleWiseModel : IDisposable
         Device = device;
         SamplerHead = transformer as IStableSamplerHead is { } head && HasSamplerHead(transformer) ? head : null;
         StableSamplerFromScale = stableSamplerFromScale;
-        Limits = new ModelLimits(transformer.VocabSize, textEncoder is not null, numClasses, SamplerHead is not null, transformer.PatchNums);
+        bool quirk = transformer is StarTransformer { Config.CrossAttentionBatchQuirk: true };
+        Limits = new ModelLimits(transformer.VocabSize, textEncoder is not null, numClasses, SamplerHead is not null, transformer.PatchNums,
+            MaxRows: quirk ? 1 : GenerationValidator.MaxBatch);
         if (transformer.Cvae != vae.Quantize.Embedding.weight!.shape[1] || transformer.VocabSize != vae.Quantize.Embedding.weight!.shape[0])
             throw new ArgumentException(
                 $"Transformer (V={transformer.VocabSize}, Cvae={transformer.Cvae}) and VQ-VAE codebook [{string.Join(", ", vae.Quantize.Embedding.weight!.shape)}] don't match.");

@@ -146,6 +146,30 @@ public class PthFileTests
     }
 
     [Fact]
+    public void Load_UnwrapsParametersWithStateAndTensorSubclasses()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("wrapped.pth");
+        var sd = FlatStateDict();
+        sd.Add("with_state", new FxParameter(FxTensor.Contiguous(FxStorage.Float(3, 4), 2), new FxDict { { "_is_shared", true } }));
+        sd.Add("param_subclass", new FxSubclassTensor(FxTensor.Contiguous(FxStorage.Float(5, 6, 7), 3), "torch.nn.parameter", "Parameter"));
+        sd.Add("buffer_subclass", new FxSubclassTensor(FxTensor.Contiguous(FxStorage.Long(8), 1), "my.module", "TaggedTensor"));
+        sd.Add("empty", FxTensor.Contiguous(FxStorage.Float(), 0, 3));
+        TorchSave.Write(path, sd);
+
+        using var file = PthFile.Load(path);
+        var root = (PickleDict)file.Root!;
+        Assert.True(Assert.IsType<PthTensor>(root["with_state"]).IsParameter);
+        Assert.True(Assert.IsType<PthTensor>(root["param_subclass"]).IsParameter);
+        Assert.False(Assert.IsType<PthTensor>(root["buffer_subclass"]).IsParameter);
+        using var tensors = StateDictExtractor.Extract(file);
+        Assert.Equal(new[] { 3f, 4f }, tensors["with_state"].data<float>().ToArray());
+        Assert.Equal(new[] { 5f, 6f, 7f }, tensors["param_subclass"].data<float>().ToArray());
+        Assert.Equal(8L, tensors["buffer_subclass"][0].item<long>());
+        Assert.Equal([0L, 3L], tensors["empty"].shape);
+    }
+
+    [Fact]
     public void Load_KeepsPlainValuesOfTheTree()
     {
         using var dir = new TempDir();

@@ -41,7 +41,8 @@ public class SafetensorsTests
         using var b = tensor(new[] { true, false, true });
         using var u8 = tensor(new byte[] { 0, 200, 255 });
         using var scalar = tensor(2.5);
-        var tensors = new Dictionary<string, Tensor> { ["z.f32"] = f32, ["a.f16"] = f16, ["m.bf16"] = bf16, ["i64"] = i64, ["bool"] = b, ["u8"] = u8, ["scalar"] = scalar };
+        using var empty = zeros(0, 3);
+        var tensors = new Dictionary<string, Tensor> { ["z.f32"] = f32, ["a.f16"] = f16, ["m.bf16"] = bf16, ["i64"] = i64, ["bool"] = b, ["u8"] = u8, ["scalar"] = scalar, ["empty"] = empty };
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["model"] = "tiny" };
 
         SafetensorsWriter.Write(path, tensors, metadata);

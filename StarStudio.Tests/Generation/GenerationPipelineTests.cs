@@ -174,3 +174,21 @@ public class GenerationPipelineTests : IClassFixture<TinyModels>
         Assert.Throws<InvalidGenerationRequestException>(() => Star.Generate(new GenerationRequest { ClassLabels = [1] }));
     }
 }
+
+[Collection(TorchStateCollection.Name)]
+public class CrossAttentionQuirkTests
+{
+    [Fact]
+    public void QuirkModel_RefusesBatchesSoPromptsNeverMix()
+    {
+        using var model = RandomModels.Create("tiny-star");
+        var star = (StarStudio.Model.Transformers.StarTransformer)model.Transformer;
+        var quirky = new StarStudio.Model.Transformers.StarTransformer(star.Config with { CrossAttentionBatchQuirk = true });
+        using var quirkModel = new ScaleWiseModel("quirk", quirky, model.Vae, model.TextEncoder, 10, 2, model.Device, ownsModules: false);
+        var e = Assert.Throws<InvalidGenerationRequestException>(() =>
+            new GenerationPipeline(quirkModel).Generate(new GenerationRequest { Prompts = ["a", "b"] }));
+        Assert.Contains("one image at a time", e.Message);
+        Assert.Equal(4, new GenerationPipeline(quirkModel).Generate(new GenerationRequest { Prompts = ["a red circle"] }).Count());
+        quirky.Dispose();
+    }
+}

@@ -46,8 +46,12 @@ internal sealed record FxTensor(FxStorage Storage, long Offset, long[] Shape, lo
     }
 }
 
-/// <summary>torch._utils._rebuild_parameter(tensor, requires_grad, OrderedDict()).</summary>
-internal sealed record FxParameter(FxTensor Data);
+/// <summary>torch._utils._rebuild_parameter(tensor, requires_grad, OrderedDict()), or _rebuild_parameter_with_state
+/// (tensor, requires_grad, OrderedDict(), state) when the Parameter carries Python attributes.</summary>
+internal sealed record FxParameter(FxTensor Data, FxDict? State = null);
+
+/// <summary>A tensor subclass: torch._tensor._rebuild_from_type_v2(_rebuild_tensor_v2, cls, args, state).</summary>
+internal sealed record FxSubclassTensor(FxTensor Inner, string Module, string Name);
 
 /// <summary>collections.OrderedDict (a state dict), optionally with the _metadata attribute torch attaches.</summary>
 internal sealed class FxOrderedDict : List<KeyValuePair<string, object?>>
@@ -116,12 +120,40 @@ internal static class TorchSave
                 w.Put();
                 break;
             case FxParameter p:
-                w.Global("torch._utils", "_rebuild_parameter");
+                w.Global("torch._utils", p.State is null ? "_rebuild_parameter" : "_rebuild_parameter_with_state");
+                if (p.State is not null) w.Mark();
                 Save(w, p.Data, storages);
                 w.Bool(true);
                 w.Global("collections", "OrderedDict").EmptyTuple().Reduce();
                 w.Put();
-                w.TupleN(3);
+                if (p.State is null) w.TupleN(3);
+                else
+                {
+                    Save(w, p.State, storages);
+                    w.Tuple();
+                }
+                w.Put();
+                w.Reduce();
+                w.Put();
+                break;
+            case FxSubclassTensor st:
+                w.Global("torch._tensor", "_rebuild_from_type_v2");
+                w.Mark();
+                w.Global("torch._utils", "_rebuild_tensor_v2");
+                w.Global(st.Module, st.Name);
+                w.Mark();
+                SavePersistentId(w, st.Inner.Storage, storages);
+                w.Int(st.Inner.Offset);
+                SaveTuple(w, st.Inner.Shape.Cast<object?>().ToArray(), storages);
+                SaveTuple(w, st.Inner.Stride.Cast<object?>().ToArray(), storages);
+                w.Bool(false);
+                w.Global("collections", "OrderedDict").EmptyTuple().Reduce();
+                w.Put();
+                w.Tuple();
+                w.Put();
+                w.EmptyDict();
+                w.Put();
+                w.Tuple();
                 w.Put();
                 w.Reduce();
                 w.Put();
