@@ -24,6 +24,7 @@ public class ApiTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.True(m.GetProperty("randomWeights").GetBoolean());
         Assert.True(m.GetProperty("textConditional").GetBoolean());
         Assert.Equal([1, 2, 3, 4], m.GetProperty("patchNums").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(64, m.GetProperty("maxBatch").GetInt32());
         Assert.Equal(8, m.GetProperty("resolution").GetInt32()); // 4 tokens a side, VQ-VAE downsampling 2
     }
 

@@ -30,8 +30,8 @@ public static class ApiEndpoints
 
     internal static ApiModel ToApi(ModelHost host) => host.Info is { } i
         ? new ApiModel(i.Name, host.State.ToString(), host.LoadError, i.IsRandom, i.Limits.TextConditional, i.Resolution,
-            i.Limits.PatchNums, i.Limits.VocabSize, i.Limits.NumClasses, i.Limits.HasStableSamplerHead, i.Source)
-        : new ApiModel("", host.State.ToString(), host.LoadError, false, false, 0, [], 0, 0, false, "");
+            i.Limits.PatchNums, i.Limits.VocabSize, i.Limits.NumClasses, i.Limits.HasStableSamplerHead, i.Limits.MaxRows, i.Source)
+        : new ApiModel("", host.State.ToString(), host.LoadError, false, false, 0, [], 0, 0, false, 0, "");
 
     static async Task<IResult> Generate([FromBody] ApiGenerateRequest body, ModelHost host, HttpContext http)
     {

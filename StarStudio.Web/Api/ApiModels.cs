@@ -44,7 +44,7 @@ public sealed record ApiValidationProblem(IReadOnlyList<ValidationError> Errors)
 
 /// <summary>GET /api/models: the loaded model (one per app for now).</summary>
 public sealed record ApiModel(string Name, string State, string? Error, bool RandomWeights, bool TextConditional,
-    int Resolution, IReadOnlyList<int> PatchNums, int VocabSize, int NumClasses, bool StableSampling, string Source);
+    int Resolution, IReadOnlyList<int> PatchNums, int VocabSize, int NumClasses, bool StableSampling, int MaxBatch, string Source);
 
 /// <summary>One scale streamed by the hub: the preview of every image so far, as PNG bytes (base64 in JSON).</summary>
 public sealed record HubFrame(int Scale, int ScaleCount, int Side, IReadOnlyList<byte[]> Pngs,
