@@ -106,4 +106,27 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         await page.ClickAsync("#theme-toggle");
         await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "playground-phone-light.png"), FullPage = true });
     }
+
+    [Fact]
+    public async Task Compare_RunsFourColumnsInStepWithEveryScaleShown()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 1000 } });
+        await page.GotoAsync(new Uri(app.BaseAddress, "/compare").ToString());
+        await page.WaitForSelectorAsync("#compare[data-interactive=true]", new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "CFG 0 / 2 / 4 / 8" }).ClickAsync();
+        await page.GetByLabel("Prompt (shared)").FillAsync("a blue triangle");
+        await page.ClickAsync("#cmp-run");
+        await page.Locator("#cmp-status", new() { HasText = "Done" }).WaitForAsync(new() { Timeout = 30000 });
+
+        Assert.Equal(4, await page.Locator(".ss-compare-col").CountAsync());
+        var sources = await page.Locator("#cmp-scales img").EvaluateAllAsync<string[]>("els => els.map(e => e.src)");
+        Assert.Equal(16, sources.Length); // 4 scales x 4 columns
+        Assert.All(sources, s => Assert.StartsWith("blob:", s));
+        Assert.Equal(1, await page.Locator("tr.ss-diverge").CountAsync()); // cfg 0 vs 8 cannot agree at every scale
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "compare.png"), FullPage = true });
+    }
 }

@@ -32,23 +32,35 @@ public abstract record JobUpdate;
 /// <param name="EtaMs">Estimated time until this job finishes.</param>
 public sealed record JobQueued(int Ahead, double EtaMs) : JobUpdate;
 public sealed record JobStarted(double EtaMs) : JobUpdate;
-public sealed record JobFrame(WebFrame Frame) : JobUpdate;
-public sealed record JobCompleted(GenerationResult Result) : JobUpdate;
+/// <param name="Column">Which request of a group (Compare runs several in step); 0 for a single request.</param>
+public sealed record JobFrame(WebFrame Frame, int Column = 0) : JobUpdate;
+/// <param name="Results">One per request of the group, in order.</param>
+public sealed record JobCompleted(IReadOnlyList<GenerationResult> Results) : JobUpdate
+{
+    public GenerationResult Result => Results[0];
+}
 public sealed record JobFailed(string Message) : JobUpdate;
 public sealed record JobCancelled : JobUpdate;
 
-/// <summary>A queued or running generation; read <see cref="Updates"/> until it completes.</summary>
+/// <summary>
+/// A queued or running generation: one request, or a group run in step (every request's scale k before any scale
+/// k+1, so columns of the Compare page fill in together). Read <see cref="Updates"/> until it completes.
+/// </summary>
 public sealed class GenerationJob
 {
     readonly Channel<JobUpdate> _updates = Channel.CreateUnbounded<JobUpdate>(new() { SingleReader = true });
 
-    internal GenerationJob(GenerationRequest request, CancellationToken cancellationToken)
+    internal GenerationJob(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken)
     {
-        Request = request;
+        if (requests.Count == 0) throw new ArgumentException("A job needs at least one request.");
+        Requests = requests;
         CancellationToken = cancellationToken;
     }
 
-    public GenerationRequest Request { get; }
+    public IReadOnlyList<GenerationRequest> Requests { get; }
+    public GenerationRequest Request => Requests[0];
+    /// <summary>Images of the whole job (for the ETA).</summary>
+    public int Rows => Requests.Sum(r => r.Rows);
     public CancellationToken CancellationToken { get; }
     public ChannelReader<JobUpdate> Updates => _updates.Reader;
 

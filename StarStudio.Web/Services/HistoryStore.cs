@@ -6,6 +6,9 @@ using StarStudio.Model.Generation;
 
 namespace StarStudio.Web.Services;
 
+/// <summary>Per scale of one image: the chosen codebook ids (pn*pn, row-major) and each one's sampling probability.</summary>
+public sealed record ScaleMaps(IReadOnlyList<int[]> Tokens, IReadOnlyList<float[]> Confidence);
+
 /// <summary>One stored generation (one image), without its PNG.</summary>
 public sealed record HistoryEntry(long Id, DateTimeOffset Created, GenerationMetadata Metadata, IReadOnlyList<ScaleTimings> Timings);
 
@@ -38,7 +41,8 @@ public sealed class HistoryStore
                 total_ms REAL NOT NULL,
                 metadata TEXT NOT NULL,
                 timings TEXT NOT NULL,
-                png BLOB NOT NULL);
+                png BLOB NOT NULL,
+                scales TEXT);
             """);
     }
 
@@ -62,9 +66,12 @@ public sealed class HistoryStore
     }
 
     /// <summary>Stores the images of one job in one transaction; returns their ids in row order.</summary>
-    public IReadOnlyList<long> AddAll(IReadOnlyList<GenerationMetadata> metadata, IReadOnlyList<byte[]> pngs, IReadOnlyList<ScaleTimings> timings)
+    /// <param name="scales">Per image: its token maps (kept so the scale explorer can replay and fork it).</param>
+    public IReadOnlyList<long> AddAll(IReadOnlyList<GenerationMetadata> metadata, IReadOnlyList<byte[]> pngs, IReadOnlyList<ScaleTimings> timings,
+        IReadOnlyList<ScaleMaps>? scales = null)
     {
         if (metadata.Count != pngs.Count) throw new ArgumentException($"{metadata.Count} metadata records for {pngs.Count} images.");
+        if (scales is not null && scales.Count != pngs.Count) throw new ArgumentException($"{scales.Count} token-map sets for {pngs.Count} images.");
         var ids = new List<long>();
         using (var c = Open())
         using (var tx = c.BeginTransaction())
@@ -76,8 +83,8 @@ public sealed class HistoryStore
                 using var cmd = c.CreateCommand();
                 cmd.Transaction = tx;
                 cmd.CommandText = """
-                    INSERT INTO generations (created, model, prompt, seed, total_ms, metadata, timings, png)
-                    VALUES ($created, $model, $prompt, $seed, $ms, $meta, $timings, $png);
+                    INSERT INTO generations (created, model, prompt, seed, total_ms, metadata, timings, png, scales)
+                    VALUES ($created, $model, $prompt, $seed, $ms, $meta, $timings, $png, $scales);
                     SELECT last_insert_rowid();
                     """;
                 cmd.Parameters.AddWithValue("$created", created);
@@ -88,6 +95,7 @@ public sealed class HistoryStore
                 cmd.Parameters.AddWithValue("$meta", metadata[i].ToJson());
                 cmd.Parameters.AddWithValue("$timings", timingsJson);
                 cmd.Parameters.AddWithValue("$png", pngs[i]);
+                cmd.Parameters.AddWithValue("$scales", scales is null ? DBNull.Value : JsonSerializer.Serialize(scales[i]));
                 ids.Add((long)cmd.ExecuteScalar()!);
             }
             tx.Commit();
@@ -127,6 +135,16 @@ public sealed class HistoryStore
         cmd.CommandText = "SELECT png FROM generations WHERE id = $id;";
         cmd.Parameters.AddWithValue("$id", id);
         return cmd.ExecuteScalar() as byte[];
+    }
+
+    /// <summary>The token maps of a stored image (null when unknown).</summary>
+    public ScaleMaps? GetScales(long id)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT scales FROM generations WHERE id = $id;";
+        cmd.Parameters.AddWithValue("$id", id);
+        return cmd.ExecuteScalar() is string json ? JsonSerializer.Deserialize<ScaleMaps>(json) : null;
     }
 
     public int Count()

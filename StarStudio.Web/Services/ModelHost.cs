@@ -80,11 +80,15 @@ public sealed class ModelHost : IDisposable
     /// Queues a generation. Invalid requests throw <see cref="InvalidGenerationRequestException"/> here, before queueing.
     /// Cancelling the token removes a queued job or stops a running one within one scale.
     /// </summary>
-    public GenerationJob Submit(GenerationRequest request, CancellationToken cancellationToken = default)
+    public GenerationJob Submit(GenerationRequest request, CancellationToken cancellationToken = default) =>
+        SubmitGroup([request], cancellationToken);
+
+    /// <summary>Queues several requests as one job that runs them in step, scale by scale (frames carry the column).</summary>
+    public GenerationJob SubmitGroup(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default)
     {
         if (State == ModelState.Failed) throw new InvalidOperationException($"The model could not be loaded: {LoadError}");
-        if (Info is { } info) GenerationValidator.Validate(request, info.Limits);
-        var job = new GenerationJob(request, cancellationToken);
+        if (Info is { } info) foreach (var request in requests) GenerationValidator.Validate(request, info.Limits);
+        var job = new GenerationJob(requests, cancellationToken);
         int ahead;
         lock (_gate)
         {
@@ -93,7 +97,7 @@ public sealed class ModelHost : IDisposable
             _pending.AddLast(job);
             ahead = _pending.Count - 1 + _running;
         }
-        job.Post(new JobQueued(ahead, EtaFor(ahead, request.Rows)));
+        job.Post(new JobQueued(ahead, EtaFor(ahead, job.Rows)));
         cancellationToken.Register(() =>
         {
             bool removed;
@@ -116,7 +120,7 @@ public sealed class ModelHost : IDisposable
     {
         List<(GenerationJob Job, int Ahead)> snapshot;
         lock (_gate) snapshot = _pending.Select((j, i) => (j, i + _running)).ToList();
-        foreach (var (job, ahead) in snapshot) job.Post(new JobQueued(ahead, EtaFor(ahead, job.Request.Rows)));
+        foreach (var (job, ahead) in snapshot) job.Post(new JobQueued(ahead, EtaFor(ahead, job.Rows)));
         Changed?.Invoke();
     }
 
@@ -187,31 +191,47 @@ public sealed class ModelHost : IDisposable
     {
         if (job.CancellationToken.IsCancellationRequested) { job.Finish(new JobCancelled()); return; }
         var clock = Stopwatch.StartNew();
-        job.Post(new JobStarted(EtaFor(0, job.Request.Rows)));
+        job.Post(new JobStarted(EtaFor(0, job.Rows)));
+        int n = job.Requests.Count;
+        var streams = new IEnumerator<ScaleFrame>?[n];
         try
         {
-            var timings = new List<ScaleTimings>();
-            IReadOnlyList<RgbImage>? final = null;
-            foreach (var frame in _pipeline!.Generate(job.Request, job.CancellationToken))
+            for (int c = 0; c < n; c++) streams[c] = _pipeline!.Generate(job.Requests[c], job.CancellationToken).GetEnumerator();
+            var timings = Enumerable.Range(0, n).Select(_ => new List<ScaleTimings>()).ToArray();
+            var finals = new IReadOnlyList<RgbImage>?[n];
+            var scales = Enumerable.Range(0, n).Select(_ => new List<ScaleFrame>()).ToArray();
+            // In step: scale k of every column before scale k+1 of any (all columns share the model's schedule).
+            for (bool more = true; more;)
             {
-                timings.Add(frame.Timings);
-                var pngs = frame.Images?.Select(img => PngWriter.Encode(img)).ToArray();
-                if (frame.IsLast) final = frame.Images;
-                job.Post(new JobFrame(new WebFrame(frame.ScaleIndex, frame.ScaleCount, frame.Side, pngs,
-                    frame.Tokens, frame.Confidence, frame.Timings, frame.Notices)));
+                more = false;
+                for (int c = 0; c < n; c++)
+                {
+                    if (!streams[c]!.MoveNext()) continue;
+                    more = true;
+                    var frame = streams[c]!.Current;
+                    timings[c].Add(frame.Timings);
+                    scales[c].Add(frame);
+                    var pngs = frame.Images?.Select(img => PngWriter.Encode(img)).ToArray();
+                    if (frame.IsLast) finals[c] = frame.Images;
+                    job.Post(new JobFrame(new WebFrame(frame.ScaleIndex, frame.ScaleCount, frame.Side, pngs,
+                        frame.Tokens, frame.Confidence, frame.Timings, frame.Notices), c));
+                }
             }
-            double totalMs = clock.Elapsed.TotalMilliseconds;
-            var info = Info!;
-            var metadata = Enumerable.Range(0, job.Request.Rows)
-                .Select(r => GenerationMetadata.For(job.Request, r, info.Name, info.Limits.PatchNums, totalMs)).ToArray();
-            var finalPngs = final!.Select((img, r) => PngWriter.Encode(img, metadata[r].ToPngText())).ToArray();
-            var ids = _history.AddAll(metadata, finalPngs, timings);
+            double wallMs = clock.Elapsed.TotalMilliseconds;
+            var results = new GenerationResult[n];
+            for (int c = 0; c < n; c++)
+            {
+                var request = job.Requests[c];
+                // A lone job's time is its wall time; in a group each column reports its own compute.
+                double totalMs = n == 1 ? wallMs : timings[c].Sum(t => t.TransformerMs + t.SamplingMs + t.DecodeMs);
+                results[c] = Finish(request, finals[c]!, timings[c], scales[c], totalMs);
+            }
             lock (_gate)
             {
-                double perRow = totalMs / job.Request.Rows;
+                double perRow = wallMs / job.Rows;
                 _avgMsPerRow = double.IsNaN(_avgMsPerRow) ? perRow : 0.7 * _avgMsPerRow + 0.3 * perRow;
             }
-            job.Finish(new JobCompleted(new GenerationResult(finalPngs, metadata, ids, timings, totalMs)));
+            job.Finish(new JobCompleted(results));
         }
         catch (OperationCanceledException) when (job.CancellationToken.IsCancellationRequested)
         {
@@ -223,6 +243,22 @@ public sealed class ModelHost : IDisposable
             _log.LogError(e, "Generation failed.");
             job.Finish(new JobFailed(e.Message));
         }
+        finally
+        {
+            foreach (var stream in streams) stream?.Dispose();
+        }
+    }
+
+    GenerationResult Finish(GenerationRequest request, IReadOnlyList<RgbImage> final, List<ScaleTimings> timings, List<ScaleFrame> scales, double totalMs)
+    {
+        var info = Info!;
+        var metadata = Enumerable.Range(0, request.Rows)
+            .Select(r => GenerationMetadata.For(request, r, info.Name, info.Limits.PatchNums, totalMs)).ToArray();
+        var finalPngs = final.Select((img, r) => PngWriter.Encode(img, metadata[r].ToPngText())).ToArray();
+        var tokenMaps = Enumerable.Range(0, request.Rows)
+            .Select(r => new ScaleMaps(scales.Select(f => f.Tokens[r]).ToArray(), scales.Select(f => f.Confidence[r]).ToArray())).ToArray();
+        var ids = _history.AddAll(metadata, finalPngs, timings, tokenMaps);
+        return new GenerationResult(finalPngs, metadata, ids, timings, totalMs);
     }
 
     public void Dispose()

@@ -5,6 +5,7 @@ window.starstudio = (() => {
   let shown = -1;         // scale in the main view, -1 = follow the newest
   let arrivals = [];      // {scale, row, t}: when each frame reached the page (read by tests and the benchmark)
   let startedAt = 0;
+  const keyed = new Map();
   const mainImages = () => document.querySelectorAll('img[data-main-row]');
 
   function setMain(scale) {
@@ -48,6 +49,23 @@ window.starstudio = (() => {
       const a = document.createElement('a');
       a.href = u; a.download = name; document.body.appendChild(a); a.click(); a.remove();
       setTimeout(() => URL.revokeObjectURL(u), 10000);
+    },
+    // Keyed images (Compare, explorer): Blazor renders <img data-src-key="...">, the bytes live here as object URLs.
+    put(key, bytes) {
+      const old = keyed.get(key);
+      if (old) URL.revokeObjectURL(old);
+      keyed.set(key, URL.createObjectURL(new Blob([bytes], { type: 'image/png' })));
+      window.starstudio.fillKeys();
+    },
+    fillKeys() {
+      for (const img of document.querySelectorAll('img[data-src-key]')) {
+        const u = keyed.get(img.dataset.srcKey);
+        if (u) { if (img.src !== u) img.src = u; } else img.removeAttribute('src');
+      }
+    },
+    clearKeys(prefix) {
+      for (const [k, u] of [...keyed]) if (k.startsWith(prefix)) { URL.revokeObjectURL(u); keyed.delete(k); }
+      window.starstudio.fillKeys();
     },
     copy(text) { return navigator.clipboard ? navigator.clipboard.writeText(text) : Promise.resolve(); },
     // Ctrl+Enter generates and Esc stops, wherever the focus is on the page.
