@@ -81,6 +81,17 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
             await item.First.WaitForAsync(new() { Timeout = 15000 });
             Assert.Contains($"seed {meta!.Seed}", await item.First.InnerTextAsync());
             await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "history.png"), FullPage = true });
+
+            // Scale explorer for it: every scale rebuilt, all four pictures per scale, then a fork from scale 2.
+            await item.First.Locator(".ss-explore-link").ClickAsync();
+            await page.Locator("#explore-status", new() { HasText = "4 scales" }).WaitForAsync(new() { Timeout = 30000 });
+            var explorer = await page.Locator("#explore-scales img").EvaluateAllAsync<string[]>("els => els.map(e => e.src)");
+            Assert.Equal(16, explorer.Length);
+            Assert.All(explorer, s => Assert.StartsWith("blob:", s));
+            await page.Locator(".ss-fork").Nth(1).ClickAsync();
+            await page.ClickAsync("#fork-run");
+            await page.Locator("#fork-open").WaitForAsync(new() { Timeout = 30000 });
+            await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "explore.png"), FullPage = true });
         }
         finally { File.Delete(file); }
     }

@@ -59,6 +59,7 @@ public sealed class GenerationJob
 
     public IReadOnlyList<GenerationRequest> Requests { get; }
     public GenerationRequest Request => Requests[0];
+    internal bool KeepInHistory { get; init; } = true;
     /// <summary>Images of the whole job (for the ETA).</summary>
     public int Rows => Requests.Sum(r => r.Rows);
     public CancellationToken CancellationToken { get; }

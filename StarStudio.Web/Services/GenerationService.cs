@@ -19,15 +19,16 @@ public sealed class GenerationService(ModelHost host) : IDisposable
     /// Runs one generation, awaiting <paramref name="onUpdate"/> for each update in order; returns the final update
     /// (Completed, Failed or Cancelled). Validation errors throw <see cref="InvalidGenerationRequestException"/>.
     /// </summary>
-    public Task<JobUpdate> RunAsync(GenerationRequest request, Func<JobUpdate, Task> onUpdate) => RunGroupAsync([request], onUpdate);
+    public Task<JobUpdate> RunAsync(GenerationRequest request, Func<JobUpdate, Task> onUpdate, bool keepInHistory = true) =>
+        RunGroupAsync([request], onUpdate, keepInHistory);
 
     /// <summary>Runs several requests in step (Compare); frames carry their column.</summary>
-    public async Task<JobUpdate> RunGroupAsync(IReadOnlyList<GenerationRequest> requests, Func<JobUpdate, Task> onUpdate)
+    public async Task<JobUpdate> RunGroupAsync(IReadOnlyList<GenerationRequest> requests, Func<JobUpdate, Task> onUpdate, bool keepInHistory = true)
     {
         if (_cts is not null) throw new InvalidOperationException("A generation is already running on this page.");
         var cts = new CancellationTokenSource();
         GenerationJob job;
-        try { job = host.SubmitGroup(requests, cts.Token); }
+        try { job = host.SubmitGroup(requests, cts.Token, keepInHistory); }
         catch { cts.Dispose(); throw; }
         _cts = cts;
         try

@@ -84,11 +84,12 @@ public sealed class ModelHost : IDisposable
         SubmitGroup([request], cancellationToken);
 
     /// <summary>Queues several requests as one job that runs them in step, scale by scale (frames carry the column).</summary>
-    public GenerationJob SubmitGroup(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default)
+    /// <param name="keepInHistory">False for replays (the scale explorer) that would only duplicate a stored image.</param>
+    public GenerationJob SubmitGroup(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default, bool keepInHistory = true)
     {
         if (State == ModelState.Failed) throw new InvalidOperationException($"The model could not be loaded: {LoadError}");
         if (Info is { } info) foreach (var request in requests) GenerationValidator.Validate(request, info.Limits);
-        var job = new GenerationJob(requests, cancellationToken);
+        var job = new GenerationJob(requests, cancellationToken) { KeepInHistory = keepInHistory };
         int ahead;
         lock (_gate)
         {
@@ -224,7 +225,7 @@ public sealed class ModelHost : IDisposable
                 var request = job.Requests[c];
                 // A lone job's time is its wall time; in a group each column reports its own compute.
                 double totalMs = n == 1 ? wallMs : timings[c].Sum(t => t.TransformerMs + t.SamplingMs + t.DecodeMs);
-                results[c] = Finish(request, finals[c]!, timings[c], scales[c], totalMs);
+                results[c] = Finish(job.KeepInHistory, request, finals[c]!, timings[c], scales[c], totalMs);
             }
             lock (_gate)
             {
@@ -249,7 +250,7 @@ public sealed class ModelHost : IDisposable
         }
     }
 
-    GenerationResult Finish(GenerationRequest request, IReadOnlyList<RgbImage> final, List<ScaleTimings> timings, List<ScaleFrame> scales, double totalMs)
+    GenerationResult Finish(bool keepInHistory, GenerationRequest request, IReadOnlyList<RgbImage> final, List<ScaleTimings> timings, List<ScaleFrame> scales, double totalMs)
     {
         var info = Info!;
         var metadata = Enumerable.Range(0, request.Rows)
@@ -257,7 +258,7 @@ public sealed class ModelHost : IDisposable
         var finalPngs = final.Select((img, r) => PngWriter.Encode(img, metadata[r].ToPngText())).ToArray();
         var tokenMaps = Enumerable.Range(0, request.Rows)
             .Select(r => new ScaleMaps(scales.Select(f => f.Tokens[r]).ToArray(), scales.Select(f => f.Confidence[r]).ToArray())).ToArray();
-        var ids = _history.AddAll(metadata, finalPngs, timings, tokenMaps);
+        var ids = keepInHistory ? _history.AddAll(metadata, finalPngs, timings, tokenMaps) : [];
         return new GenerationResult(finalPngs, metadata, ids, timings, totalMs);
     }
 
