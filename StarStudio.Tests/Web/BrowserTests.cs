@@ -114,6 +114,22 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth + 1"));
         await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "playground-phone-dark.png"), FullPage = true });
 
+        // Dropping a StarStudio PNG restores its parameters.
+        var meta = new GenerationMetadata { Model = "tiny-star", Prompt = "a green circle", Seed = 777, Cfg = 1.5, TopP = 0.5 };
+        var png = StarStudio.Model.Imaging.PngWriter.Encode(new RgbImage(1, 1, [9, 9, 9]), meta.ToPngText());
+        await page.EvaluateAsync("""
+            b64 => {
+              const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+              const dt = new DataTransfer();
+              dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+              document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+            }
+            """, Convert.ToBase64String(png));
+        await page.Locator(".ss-notice", new() { HasText = "Parameters restored" }).WaitForAsync(new() { Timeout = 10000 });
+        Assert.Equal("a green circle", await page.GetByLabel("Prompt", new() { Exact = true }).InputValueAsync());
+        Assert.Equal("777", await page.Locator("#seed-field input").InputValueAsync());
+        Assert.Equal("1.5", await page.Locator("#cfg-field input").InputValueAsync());
+
         await page.ClickAsync("#theme-toggle");
         await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "playground-phone-light.png"), FullPage = true });
     }

@@ -1,6 +1,8 @@
 using Bunit;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
 using StarStudio.Web.Components.Pages;
 using StarStudio.Web.Services;
 
@@ -112,5 +114,29 @@ public sealed class PlaygroundTests : BunitContext
     {
         var cut = Render<Playground>();
         Assert.Contains("Random weights (tiny-star)", cut.Find("#model-banner").TextContent);
+    }
+
+    [Fact]
+    public void DroppedPng_RestoresItsParameters()
+    {
+        var meta = new GenerationMetadata
+        {
+            Model = "tiny-star", Prompt = "a blue star", NegativePrompt = "red", Seed = 31337, Cfg = 1.5, TopK = 12, TopP = 0.7, MoreSmooth = true,
+        };
+        var png = PngWriter.Encode(new RgbImage(1, 1, [1, 2, 3]), meta.ToPngText());
+        var cut = Render<Playground>();
+        cut.InvokeAsync(() => cut.Instance.OnPngDropped(png));
+
+        cut.WaitForAssertion(() => Assert.Contains("Parameters restored", cut.Find(".ss-notice").TextContent));
+        var r = cut.Instance.BuildRequest();
+        Assert.Equal(["a blue star"], r.Prompts);
+        Assert.Equal(("red", 31337L, 1.5, 12, 0.7, true), (r.NegativePrompt, r.Seed, r.Cfg, r.TopK, r.TopP, r.MoreSmooth));
+        Assert.Equal(SeedMode.Fixed, cut.Instance.SeedMode);
+        Assert.Equal("a blue star", cut.Find("#prompt-field textarea").GetAttribute("value") ?? cut.Find("#prompt-field textarea").TextContent);
+
+        // Any other PNG changes nothing.
+        cut.InvokeAsync(() => cut.Instance.OnPngDropped(PngWriter.Encode(new RgbImage(1, 1, [0, 0, 0]))));
+        cut.WaitForAssertion(() => Assert.Contains("no StarStudio parameters", cut.Find(".ss-notice").TextContent));
+        Assert.Equal(31337L, cut.Instance.BuildRequest().Seed);
     }
 }

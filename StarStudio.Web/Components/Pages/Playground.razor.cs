@@ -86,21 +86,51 @@ public partial class Playground
 
     protected override void OnParametersSet()
     {
-        if (HistoryId is { } id && History.Get(id) is { } entry)
-        {
-            var m = entry.Metadata;
-            Prompt = m.Prompt ?? "";
-            NegativePrompt = m.NegativePrompt ?? "";
-            Cfg = m.Cfg;
-            TopK = m.TopK;
-            TopP = m.TopP;
-            MoreSmooth = m.MoreSmooth;
-            StableSampling = m.StableSampling;
-            Seed = m.Seed;
-            SeedMode = SeedMode.Fixed;
-            BatchSize = 1;
-        }
+        if (HistoryId is { } id && History.Get(id) is { } entry) Apply(entry.Metadata);
         InspectPrompt(Prompt);
+    }
+
+    /// <summary>Puts a stored image's parameters into the controls (seed fixed, so a re-run reproduces it).</summary>
+    void Apply(GenerationMetadata m)
+    {
+        Prompt = m.Prompt ?? "";
+        NegativePrompt = m.NegativePrompt ?? "";
+        Cfg = m.Cfg;
+        TopK = m.TopK;
+        TopP = m.TopP;
+        MoreSmooth = m.MoreSmooth;
+        StableSampling = m.StableSampling;
+        Seed = m.Seed;
+        SeedMode = SeedMode.Fixed;
+        BatchSize = 1;
+        InspectPrompt(Prompt);
+    }
+
+    /// <summary>A PNG dropped onto the page: StarStudio's own images bring back their parameters.</summary>
+    [JSInvokable]
+    public async Task OnPngDropped(byte[] png)
+    {
+        if (Running) return;
+        Notices.Clear();
+        GenerationMetadata? meta;
+        try { meta = GenerationMetadata.FromPng(png); }
+        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException) { meta = null; }
+        if (meta is null)
+        {
+            Notices.Add("That image has no StarStudio parameters; nothing was changed.");
+            StateHasChanged();
+            return;
+        }
+        Apply(meta);
+        _errors.Clear();
+        Notices.Add($"Parameters restored from the dropped image (seed {meta.Seed}, model {meta.Model}).");
+        Rows = 1;
+        Film.Clear();
+        Result = null;
+        Outcome = null;
+        StateHasChanged();
+        await JS.InvokeVoidAsync("starstudio.reset");
+        await JS.InvokeVoidAsync("starstudio.frame", 0, 0, png);
     }
 
     protected override async Task OnAfterRenderAsync(bool firstRender)

@@ -74,8 +74,24 @@ window.starstudio = (() => {
         if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); window.starstudio.markStart(); dotnet.invokeMethodAsync('OnCtrlEnter'); }
         else if (e.key === 'Escape') dotnet.invokeMethodAsync('OnEscape');
       };
+      // Dropping a PNG anywhere on the page restores the parameters StarStudio wrote into it.
+      const over = e => { if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault(); };
+      const drop = async e => {
+        const file = e.dataTransfer && [...e.dataTransfer.files].find(f => f.type === 'image/png' || f.name.endsWith('.png'));
+        if (!file) return;
+        e.preventDefault();
+        dotnet.invokeMethodAsync('OnPngDropped', new Uint8Array(await file.arrayBuffer()));
+      };
       document.addEventListener('keydown', handler);
-      return { dispose: () => document.removeEventListener('keydown', handler) };
+      document.addEventListener('dragover', over);
+      document.addEventListener('drop', drop);
+      return {
+        dispose: () => {
+          document.removeEventListener('keydown', handler);
+          document.removeEventListener('dragover', over);
+          document.removeEventListener('drop', drop);
+        },
+      };
     },
     unregisterKeys(handle) { if (handle) handle.dispose(); },
   };
