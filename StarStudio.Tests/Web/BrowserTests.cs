@@ -156,4 +156,34 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.Equal(1, await page.Locator("tr.ss-diverge").CountAsync()); // cfg 0 vs 8 cannot agree at every scale
         await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "compare.png"), FullPage = true });
     }
+
+    [Fact]
+    public async Task EightBrowserSessions_GeneratingAtOnce_AllFinishAndAllAreInHistory()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var history = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<StarStudio.Web.Services.HistoryStore>(app.App.Services);
+        int before = history.Count();
+        var pages = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            var context = await browser.NewContextAsync(); // a context per user: separate circuits
+            var page = await context.NewPageAsync();
+            await OpenPlaygroundAsync(page, app.BaseAddress);
+            await page.GetByLabel("Prompt", new() { Exact = true }).FillAsync($"a red square {i}");
+            return page;
+        }));
+        await Task.WhenAll(pages.Select(p => p.ClickAsync("#generate")));
+        await Task.WhenAll(pages.Select(p => p.Locator("#total").WaitForAsync(new() { Timeout = 60000 })));
+
+        foreach (var page in pages)
+        {
+            var arrivals = await page.EvaluateAsync<JsonElement>("starstudio.arrivals()");
+            Assert.Equal([0, 1, 2, 3], arrivals.EnumerateArray().Select(a => a.GetProperty("scale").GetInt32()));
+        }
+        var prompts = history.List(8).Select(e => e.Metadata.Prompt ?? "").ToHashSet();
+        Assert.Equal(before + 8, history.Count());
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => $"a red square {i}").ToHashSet(), prompts);
+    }
 }

@@ -92,4 +92,24 @@ public class ModelHostTests
         Assert.NotNull(report);
         Assert.Equal(["zzyzx"], report.UnknownWords);
     }
+
+    [Fact]
+    public async Task EightConcurrentSubmitters_AllFinishInOrderWithNothingLost()
+    {
+        using var t = new TestHost();
+        t.Host.Pause(); // let all eight queue up first, so the order is the submission order
+        var jobs = new GenerationJob[8];
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => jobs[i] = t.Host.Submit(Request(500 + i)))));
+        // Each job was told its place; together the places are 0..7 (the order the queue saw them in).
+        var placed = jobs.Select(j => { Assert.True(j.Updates.TryRead(out var u)); return (Job: j, Ahead: Assert.IsType<JobQueued>(u).Ahead); }).ToArray();
+        Assert.Equal(Enumerable.Range(0, 8), placed.Select(p => p.Ahead).Order());
+        var order = placed.OrderBy(p => p.Ahead).Select(p => p.Job).ToArray();
+        t.Host.Resume();
+
+        var finals = await Task.WhenAll(order.Select(j => j.RunToEndAsync()));
+        var ids = finals.Select(f => Assert.IsType<JobCompleted>(f).Result.HistoryIds.Single()).ToArray();
+        Assert.Equal(ids.Order(), ids); // finished (and were stored) in queue order
+        Assert.Equal(8, t.History.Count());
+        Assert.Equal(order.Select(j => j.Request.Seed).Reverse(), t.History.List().Select(e => e.Metadata.Seed)); // newest first
+    }
 }
