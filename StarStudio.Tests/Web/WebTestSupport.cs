@@ -49,7 +49,13 @@ public sealed class TestHost : IDisposable
 public sealed class WebAppFixture : IAsyncLifetime
 {
     readonly TempFolder _data = new();
+    readonly string[] _args;
     WebApplication? _app;
+
+    public WebAppFixture() : this(["--StarStudio:ForceRandom=true", "--StarStudio:RandomPreset=tiny-star"]) { }
+
+    /// <param name="modelArgs">Which model to serve (StarStudio:* settings).</param>
+    internal WebAppFixture(string[] modelArgs) => _args = modelArgs;
 
     public Uri BaseAddress { get; private set; } = null!;
     public WebApplication App => _app ?? throw new InvalidOperationException("Not started.");
@@ -60,10 +66,9 @@ public sealed class WebAppFixture : IAsyncLifetime
         _app = StarStudioApp.Build([
             "--urls", "http://127.0.0.1:0",
             "--environment", "Production",
-            "--StarStudio:ForceRandom=true",
-            "--StarStudio:RandomPreset=tiny-star",
             $"--StarStudio:DataFolder={_data.Path}",
             "--Logging:LogLevel:Default=Warning",
+            .. _args,
         ]);
         await _app.StartAsync();
         BaseAddress = new Uri(_app.Urls.First());

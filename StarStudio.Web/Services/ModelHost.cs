@@ -201,6 +201,7 @@ public sealed class ModelHost : IDisposable
             var timings = Enumerable.Range(0, n).Select(_ => new List<ScaleTimings>()).ToArray();
             var finals = new IReadOnlyList<RgbImage>?[n];
             var scales = Enumerable.Range(0, n).Select(_ => new List<ScaleFrame>()).ToArray();
+            Task encoded = Task.CompletedTask;
             // In step: scale k of every column before scale k+1 of any (all columns share the model's schedule).
             for (bool more = true; more;)
             {
@@ -211,13 +212,20 @@ public sealed class ModelHost : IDisposable
                     more = true;
                     var frame = streams[c]!.Current;
                     timings[c].Add(frame.Timings);
-                    scales[c].Add(frame);
-                    var pngs = frame.Images?.Select(img => PngWriter.Encode(img)).ToArray();
+                    scales[c].Add(frame with { Images = null });
                     if (frame.IsLast) finals[c] = frame.Images;
-                    job.Post(new JobFrame(new WebFrame(frame.ScaleIndex, frame.ScaleCount, frame.Side, pngs,
-                        frame.Tokens, frame.Confidence, frame.Timings, frame.Notices), c));
+                    // PNG encoding (tens of ms at 1024 px) runs off the model thread, in frame order, while the
+                    // next scale computes.
+                    int column = c;
+                    encoded = encoded.ContinueWith(_ =>
+                    {
+                        var pngs = frame.Images?.Select(img => PngWriter.Encode(img)).ToArray();
+                        job.Post(new JobFrame(new WebFrame(frame.ScaleIndex, frame.ScaleCount, frame.Side, pngs,
+                            frame.Tokens, frame.Confidence, frame.Timings, frame.Notices), column));
+                    }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
                 }
             }
+            encoded.Wait(); // every frame is out before the result
             double wallMs = clock.Elapsed.TotalMilliseconds;
             var results = new GenerationResult[n];
             for (int c = 0; c < n; c++)

@@ -41,7 +41,7 @@ window.starstudio = (() => {
       if (shown < 0 && newest() >= 0) setMain(newest());
     },
     // Called on the generate click (before the server hears of it), so arrival times include the round trip.
-    markStart() { startedAt = performance.now(); },
+    markStart() { startedAt = performance.now(); arrivals = []; },
     arrivals() { return arrivals; },
     show(scale) { shown = scale; setMain(scale < 0 ? newest() : scale); },
     download(bytes, name) {
