@@ -1,4 +1,5 @@
 using MudBlazor.Services;
+using Scalar.AspNetCore;
 using StarStudio.Web.Api;
 using StarStudio.Web.Components;
 using StarStudio.Web.Services;
@@ -39,6 +40,7 @@ public static class StarStudioApp
         app.UseAntiforgery();
         app.MapStaticAssets();
         app.MapOpenApi();
+        app.MapScalarApiReference(o => o.WithTitle("StarStudio API")); // /scalar: browsable reference with try-it
         app.MapStarStudioApi();
         app.MapHub<GenerationHub>(GenerationHub.Path);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

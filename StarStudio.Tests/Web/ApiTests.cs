@@ -79,6 +79,10 @@ public class ApiTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.True(paths.TryGetProperty("/api/generate", out var generate));
         Assert.True(generate.TryGetProperty("post", out _));
         Assert.True(paths.TryGetProperty("/api/models", out _));
+        // The browsable reference is served from the app itself (nothing fetched from elsewhere).
+        var scalar = await app.Client.GetAsync("/scalar");
+        Assert.Equal(HttpStatusCode.OK, scalar.StatusCode);
+        Assert.Contains("StarStudio API", await scalar.Content.ReadAsStringAsync());
     }
 
     [Fact]
