@@ -139,4 +139,57 @@ public sealed class PlaygroundTests : BunitContext
         cut.WaitForAssertion(() => Assert.Contains("no StarStudio parameters", cut.Find(".ss-notice").TextContent));
         Assert.Equal(31337L, cut.Instance.BuildRequest().Seed);
     }
+
+    [Fact]
+    public async Task Queue_ShowsThePlaceAndKeepsItUpToDate()
+    {
+        _host.Host.Pause();
+        var ahead = _host.Host.Submit(new GenerationRequest { Prompts = ["a red circle"], Seed = 1, Cfg = 1 });
+        var cut = Render<Playground>();
+        cut.Find("#generate").Click();
+        cut.WaitForAssertion(() => Assert.Contains("Queued: 1 ahead of you", cut.Find("#status").TextContent));
+
+        _host.Host.Resume();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
+        Assert.IsType<JobCompleted>(await ahead.RunToEndAsync());
+        Assert.Equal(2, _host.History.Count());
+    }
+
+    [Fact]
+    public void Prompt_TooLongSaysItWillBeCut()
+    {
+        var cut = Render<Playground>();
+        cut.Find("#prompt-field textarea").Input(string.Join(' ', Enumerable.Repeat("red circle", 20)));
+        cut.WaitForAssertion(() => Assert.Contains("Too long: the end of the prompt is cut off", cut.Find("#prompt-field").TextContent));
+    }
+}
+
+/// <summary>A model that cannot be loaded: the page says why and offers nothing that would fail.</summary>
+[Collection(TorchStateCollection.Name)]
+public sealed class PlaygroundWithoutModelTests : BunitContext
+{
+    readonly TestHost _host = new(modelFolder: Path.Combine(Path.GetTempPath(), "starstudio-missing-" + Guid.NewGuid().ToString("N")));
+
+    public PlaygroundWithoutModelTests()
+    {
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices();
+        Services.AddSingleton(_host.Host);
+        Services.AddSingleton(_host.History);
+        Services.AddScoped<GenerationService>();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _host.Dispose();
+    }
+
+    [Fact]
+    public void FailedModelLoad_ShowsTheErrorAndDisablesGenerate()
+    {
+        var cut = Render<Playground>();
+        Assert.Contains("The model could not be loaded", cut.Find("#model-banner").TextContent);
+        Assert.NotNull(cut.Find("#generate").GetAttribute("disabled"));
+    }
 }
