@@ -186,4 +186,37 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.Equal(before + 8, history.Count());
         Assert.Equal(Enumerable.Range(0, 8).Select(i => $"a red square {i}").ToHashSet(), prompts);
     }
+
+    [Fact]
+    public async Task ClosingTheTab_CancelsThatUsersQueuedGeneration()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var host = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<StarStudio.Web.Services.ModelHost>(app.App.Services);
+        var context = await browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await OpenPlaygroundAsync(page, app.BaseAddress);
+        host.Pause(); // hold the job in the queue
+        try
+        {
+            await page.ClickAsync("#generate");
+            await page.Locator("#progress").WaitForAsync(new() { Timeout = 10000 });
+            Assert.Equal(1, host.QueueLength);
+
+            var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            void OnChanged() { if (host.QueueLength == 0) emptied.TrySetResult(); }
+            host.Changed += OnChanged;
+            try
+            {
+                await page.CloseAsync(new() { RunBeforeUnload = true });
+                // Blazor tells the server the circuit is gone; its scope's generation service cancels the job.
+                await emptied.Task.WaitAsync(TimeSpan.FromSeconds(15));
+            }
+            finally { host.Changed -= OnChanged; }
+            Assert.Equal(0, host.QueueLength);
+        }
+        finally { host.Resume(); }
+    }
 }
