@@ -91,6 +91,7 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
             await page.Locator(".ss-fork").Nth(1).ClickAsync();
             await page.ClickAsync("#fork-run");
             await page.Locator("#fork-open").WaitForAsync(new() { Timeout = 30000 });
+            await page.EvaluateAsync("window.scrollTo(0, 0)");
             await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "explore.png"), FullPage = true });
         }
         finally { File.Delete(file); }
@@ -154,6 +155,16 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.Equal(16, sources.Length); // 4 scales x 4 columns
         Assert.All(sources, s => Assert.StartsWith("blob:", s));
         Assert.Equal(1, await page.Locator("tr.ss-diverge").CountAsync()); // cfg 0 vs 8 cannot agree at every scale
+
+        // The X/Y sweep below: CFG 0, 2, 4, 8 by two seeds.
+        await page.GetByRole(AriaRole.Radio, new() { Name = "seed" }).Last.CheckAsync();
+        await page.GetByLabel("Y values").FillAsync("1, 2");
+        await page.ClickAsync("#sweep-run");
+        await page.Locator("#sweep-status", new() { HasText = "Done: 8 images." }).WaitForAsync(new() { Timeout = 30000 });
+        var cells = await page.Locator("#sweep-grid img").EvaluateAllAsync<string[]>("els => els.map(e => e.src)");
+        Assert.Equal(8, cells.Length);
+        Assert.All(cells, s => Assert.StartsWith("blob:", s));
+        await page.EvaluateAsync("window.scrollTo(0, 0)"); // the fixed app bar would land mid-page in a full-page shot
         await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder(), "compare.png"), FullPage = true });
     }
 

@@ -2,6 +2,8 @@ using Bunit;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
+using StarStudio.Web.Components.Shared;
 using StarStudio.Web.Components.Pages;
 using StarStudio.Web.Services;
 
@@ -85,6 +87,51 @@ public sealed class CompareTests : BunitContext
         var second = cut.Find(".ss-compare-col[data-col='1']");
         Assert.Contains("Top-k must be between 0 (off) and the vocabulary size 64", second.TextContent);
         Assert.DoesNotContain("Top-k must be", cut.Find(".ss-compare-col[data-col='0']").TextContent);
+        Assert.Equal(0, _host.History.Count());
+    }
+
+    [Fact]
+    public void Sweep_RunsTheXYGridAndEachCellIsItsOwnRequest()
+    {
+        var cut = Render<Compare>();
+        cut.Find("#cmp-prompt input").Input("a red circle");
+        var sweep = cut.FindComponent<SweepPanel>();
+        sweep.InvokeAsync(() =>
+        {
+            sweep.Instance.XValues = "0, 3";
+            sweep.Instance.YAxis = SweepAxis.Seed;
+            sweep.Instance.YValues = "40 41";
+        });
+        cut.Find("#sweep-run").Click();
+        cut.WaitForAssertion(() => Assert.Equal("Done: 4 images.", cut.Find("#sweep-status").TextContent), TimeSpan.FromSeconds(30));
+
+        Assert.Equal(3, cut.FindAll("#sweep-grid tr").Count); // header + 2 seeds
+        Assert.Contains("seed \\ CFG", cut.Find("#sweep-grid tr").TextContent);
+        // Cell (seed 41, cfg 3) is index 3; its last frame equals that request run alone.
+        var last = JSInterop.Invocations.Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == "sweep-3");
+        using var model = RandomModels.Create("tiny-star");
+        var alone = new GenerationPipeline(model).Generate(new GenerationRequest { Prompts = ["a red circle"], Seed = 41, Cfg = 3, TopP = 0.8 }).Last();
+        Assert.Equal(alone.Images![0].Pixels, PngWriter.Decode((byte[])last.Arguments[1]!).Pixels);
+        Assert.Equal(4, _host.History.Count());
+    }
+
+    [Fact]
+    public void Sweep_RejectsBadValuesAndTooManyCells()
+    {
+        var cut = Render<Compare>();
+        var sweep = cut.FindComponent<SweepPanel>();
+        sweep.InvokeAsync(() => sweep.Instance.XValues = "1, two");
+        cut.Find("#sweep-run").Click();
+        Assert.Contains("'two' is not a number.", cut.Find("#sweep-x").TextContent);
+
+        sweep.InvokeAsync(() =>
+        {
+            sweep.Instance.XValues = "1 2 3 4 5";
+            sweep.Instance.YAxis = SweepAxis.TopP;
+            sweep.Instance.YValues = "0.1 0.2 0.3 0.4";
+        });
+        cut.Find("#sweep-run").Click();
+        Assert.Contains("20 images: at most 16", cut.Find("#sweep-x").TextContent);
         Assert.Equal(0, _host.History.Count());
     }
 }

@@ -5,6 +5,9 @@ using StarStudio.Web.Services;
 
 namespace StarStudio.Web.Components.Pages;
 
+/// <summary>A setting an X/Y sweep can vary.</summary>
+public enum SweepAxis { None, Cfg, TopK, TopP, Seed }
+
 /// <summary>One column's sampler settings.</summary>
 public sealed record SamplerSettings(double Cfg = 4.0, int TopK = 0, double TopP = 0.8, bool MoreSmooth = false, bool StableSampling = false)
 {
