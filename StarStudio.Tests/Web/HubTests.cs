@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
+using StarStudio.Model.Generation;
 using StarStudio.Model.Imaging;
 
 namespace StarStudio.Tests.Web;
@@ -84,8 +85,14 @@ public class HubTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.Equal(elapsed.Order(), elapsed);
 
         // Every frame carries both rows' previews; the last one is the final image of seed 11 (row 0) and 12 (row 1).
-        var last = frames[^1].GetProperty("pngs").EnumerateArray().Select(p => PngWriter.Decode(p.GetBytesFromBase64())).ToArray();
+        var lastPngs = frames[^1].GetProperty("pngs").EnumerateArray().Select(p => p.GetBytesFromBase64()).ToArray();
+        var last = lastPngs.Select(PngWriter.Decode).ToArray();
         Assert.Equal(2, last.Length);
+        // The final item carries the parameters and where history stored each image.
+        Assert.Equal([11L, 12L], lastPngs.Select(p => GenerationMetadata.FromPng(p)!.Seed));
+        var ids = frames[^1].GetProperty("historyIds").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        Assert.Equal(2, ids.Length);
+        Assert.Equal(lastPngs[1], await app.Client.GetByteArrayAsync($"/api/history/{ids[1]}.png"));
         var single = await app.Client.PostAsJsonAsync("/api/generate", new { prompt = "a blue square", seed = 12, cfg = 3 });
         Assert.Equal(PngWriter.Decode(await single.Content.ReadAsByteArrayAsync()).Pixels, last[1].Pixels);
     }

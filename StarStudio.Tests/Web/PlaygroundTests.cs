@@ -1,4 +1,5 @@
 using Bunit;
+using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using StarStudio.Model.Generation;
@@ -152,6 +153,21 @@ public sealed class PlaygroundTests : BunitContext
         _host.Host.Resume();
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
         Assert.IsType<JobCompleted>(await ahead.RunToEndAsync());
+        Assert.Equal(2, _host.History.Count());
+    }
+
+    [Fact]
+    public async Task Rerun_FromHistoryReproducesTheStoredImage()
+    {
+        var first = await _host.Host.Submit(new GenerationRequest { Prompts = ["a green triangle"], Seed = 99, Cfg = 2.5, TopK = 20 }).RunToEndAsync();
+        long id = Assert.IsType<JobCompleted>(first).Result.HistoryIds.Single();
+
+        Services.GetRequiredService<NavigationManager>().NavigateTo($"/?history={id}&run=true");
+        var cut = Render<Playground>();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
+        var again = cut.Instance.Result!;
+        Assert.Equal((99L, 2.5, 20, "a green triangle"), (again.Metadata[0].Seed, again.Metadata[0].Cfg, again.Metadata[0].TopK, again.Metadata[0].Prompt));
+        Assert.Equal(PngWriter.Decode(_host.History.GetPng(id)!).Pixels, PngWriter.Decode(again.Pngs[0]).Pixels);
         Assert.Equal(2, _host.History.Count());
     }
 

@@ -46,6 +46,10 @@ public sealed record ApiValidationProblem(IReadOnlyList<ValidationError> Errors)
 public sealed record ApiModel(string Name, string State, string? Error, bool RandomWeights, bool TextConditional,
     int Resolution, IReadOnlyList<int> PatchNums, int VocabSize, int NumClasses, bool StableSampling, int MaxBatch, string Source);
 
-/// <summary>One scale streamed by the hub: the preview of every image so far, as PNG bytes (base64 in JSON).</summary>
+/// <summary>
+/// One scale streamed by the hub: the preview of every image so far, as PNG bytes (base64 in JSON). The last scale's
+/// item carries the final images with their parameters embedded and their history ids.
+/// </summary>
 public sealed record HubFrame(int Scale, int ScaleCount, int Side, IReadOnlyList<byte[]> Pngs,
-    double TransformerMs, double SamplingMs, double DecodeMs, double ElapsedMs, IReadOnlyList<string> Notices);
+    double TransformerMs, double SamplingMs, double DecodeMs, double ElapsedMs, IReadOnlyList<string> Notices,
+    IReadOnlyList<long>? HistoryIds = null);

@@ -22,13 +22,20 @@ public sealed class GenerationHub(ModelHost host) : Hub
         if (errors.Count > 0) throw new HubException(string.Join(" ", errors.Select(e => $"{e.Field}: {e.Message}")));
 
         var job = host.Submit(request, cancellationToken);
+        HubFrame? last = null;
         await foreach (var update in job.Updates.ReadAllAsync(CancellationToken.None))
         {
             switch (update)
             {
                 case JobFrame { Frame: var f }:
-                    yield return new HubFrame(f.ScaleIndex, f.ScaleCount, f.Side, f.Pngs ?? [],
+                    var item = new HubFrame(f.ScaleIndex, f.ScaleCount, f.Side, f.Pngs ?? [],
                         f.Timings.TransformerMs, f.Timings.SamplingMs, f.Timings.DecodeMs, f.Timings.ElapsedMs, f.Notices);
+                    // The last scale waits for the result: same pixels, plus parameters and history ids.
+                    if (f.IsLast) last = item;
+                    else yield return item;
+                    break;
+                case JobCompleted done when last is not null:
+                    yield return last with { Pngs = done.Result.Pngs, HistoryIds = done.Result.HistoryIds };
                     break;
                 case JobFailed failed:
                     throw new HubException($"Generation failed: {failed.Message}");
