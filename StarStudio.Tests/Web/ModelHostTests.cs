@@ -112,4 +112,18 @@ public class ModelHostTests
         Assert.Equal(8, t.History.Count());
         Assert.Equal(order.Select(j => j.Request.Seed).Reverse(), t.History.List().Select(e => e.Metadata.Seed)); // newest first
     }
+
+    [Fact]
+    public async Task Dispose_CancelsWhatIsStillQueued()
+    {
+        var t = new TestHost();
+        try
+        {
+            t.Host.Pause();
+            var job = t.Host.Submit(Request(3));
+            t.Host.Dispose();
+            Assert.IsType<JobCancelled>(await job.RunToEndAsync());
+        }
+        finally { t.Dispose(); }
+    }
 }

@@ -42,7 +42,12 @@ public static class ApiEndpoints
         if (body.BatchSize != 1) errors.Add(new("batch", "POST /api/generate makes one image; use the hub (/hubs/generate) for batches."));
         if (errors.Count > 0) return Results.BadRequest(new ApiValidationProblem(errors));
 
-        var job = host.Submit(request, http.RequestAborted);
+        GenerationJob job;
+        try { job = host.Submit(request, http.RequestAborted); }
+        catch (InvalidOperationException e) // queue full
+        {
+            return Results.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Busy.");
+        }
         return await job.RunToEndAsync() switch
         {
             JobCompleted done => Results.File(done.Result.Pngs[0], "image/png", $"starstudio-{done.Result.Metadata[0].Seed}.png"),

@@ -33,6 +33,7 @@ public sealed class ModelHost : IDisposable
     ScaleWiseModel? _model;
     GenerationPipeline? _pipeline;
     int _running;
+    int _disposed;
     double _avgMsPerRow = double.NaN;
 
     public ModelHost(IOptions<StarStudioOptions> options, HistoryStore history, ILogger<ModelHost> log)
@@ -195,9 +196,11 @@ public sealed class ModelHost : IDisposable
         job.Post(new JobStarted(EtaFor(0, job.Rows)));
         int n = job.Requests.Count;
         var streams = new IEnumerator<ScaleFrame>?[n];
+        // Shutting down stops running jobs too (within one scale), so the model is never freed under a generation.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(job.CancellationToken, _shutdown.Token);
         try
         {
-            for (int c = 0; c < n; c++) streams[c] = _pipeline!.Generate(job.Requests[c], job.CancellationToken).GetEnumerator();
+            for (int c = 0; c < n; c++) streams[c] = _pipeline!.Generate(job.Requests[c], stop.Token).GetEnumerator();
             var timings = Enumerable.Range(0, n).Select(_ => new List<ScaleTimings>()).ToArray();
             var finals = new IReadOnlyList<RgbImage>?[n];
             var scales = Enumerable.Range(0, n).Select(_ => new List<ScaleFrame>()).ToArray();
@@ -242,7 +245,7 @@ public sealed class ModelHost : IDisposable
             }
             job.Finish(new JobCompleted(results));
         }
-        catch (OperationCanceledException) when (job.CancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             job.Finish(new JobCancelled());
         }
@@ -250,7 +253,7 @@ public sealed class ModelHost : IDisposable
         {
             // The error goes to this job's owner only; the worker and everyone else's jobs carry on.
             _log.LogError(e, "Generation failed.");
-            job.Finish(new JobFailed(e.Message));
+            job.Finish(new JobFailed(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message));
         }
         finally
         {
@@ -272,15 +275,18 @@ public sealed class ModelHost : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _shutdown.Cancel();
         _resumed.Set();
-        foreach (var w in _workers) w.Join(TimeSpan.FromSeconds(10));
+        bool stopped = _workers.All(w => w.Join(TimeSpan.FromSeconds(30)));
         lock (_gate)
         {
             foreach (var job in _pending) job.Finish(new JobCancelled());
             _pending.Clear();
         }
-        // The model's tensors belong to worker 0, which has exited; freeing native memory from here is safe.
+        // The model's tensors belong to worker 0, which has exited; freeing native memory from here is safe. A worker
+        // that did not stop in time keeps the model (the process is ending anyway).
+        if (!stopped) return;
         _model?.Dispose();
         _shutdown.Dispose();
         _available.Dispose();
