@@ -126,4 +126,21 @@ public class ModelHostTests
         }
         finally { t.Dispose(); }
     }
+
+    [Fact]
+    public async Task FailingGeneration_FailsForItsOwnerOnlyAndTheQueueCarriesOn()
+    {
+        using var model = new FailingModel();
+        using var t = new TestHost(loader: model.Load);
+        model.Fail = true;
+        var failing = t.Host.Submit(Request(1));
+        var updates = new List<JobUpdate>();
+        var final = await failing.RunToEndAsync(u => { updates.Add(u); return Task.CompletedTask; });
+        Assert.Equal("simulated fault at scale 3", Assert.IsType<JobFailed>(final).Message);
+        Assert.Equal([0, 1], updates.OfType<JobFrame>().Select(f => f.Frame.ScaleIndex)); // scales before the fault arrived
+
+        model.Fail = false;
+        Assert.IsType<JobCompleted>(await t.Host.Submit(Request(2)).RunToEndAsync());
+        Assert.Equal(1, t.History.Count());
+    }
 }

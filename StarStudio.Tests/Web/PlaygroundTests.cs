@@ -209,3 +209,42 @@ public sealed class PlaygroundWithoutModelTests : BunitContext
         Assert.NotNull(cut.Find("#generate").GetAttribute("disabled"));
     }
 }
+
+/// <summary>A generation that throws: its page says so, nothing else breaks.</summary>
+[Collection(TorchStateCollection.Name)]
+public sealed class PlaygroundFaultTests : BunitContext
+{
+    readonly FailingModel _model = new();
+    readonly TestHost _host;
+
+    public PlaygroundFaultTests()
+    {
+        _host = new TestHost(loader: _model.Load);
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices();
+        Services.AddSingleton(_host.Host);
+        Services.AddSingleton(_host.History);
+        Services.AddScoped<GenerationService>();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) { _host.Dispose(); _model.Dispose(); }
+    }
+
+    [Fact]
+    public void FailingGeneration_ShowsTheErrorAndTheNextRunWorks()
+    {
+        _model.Fail = true;
+        var cut = Render<Playground>();
+        cut.Find("#generate").Click();
+        cut.WaitForAssertion(() => Assert.Contains("Generation failed: simulated fault at scale 3", cut.Find("#outcome").TextContent), TimeSpan.FromSeconds(30));
+        Assert.Equal(2, cut.FindAll(".ss-film-item").Count); // the scales that made it stay visible
+
+        _model.Fail = false;
+        cut.Find("#generate").Click();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
+        Assert.Equal(4, cut.FindAll(".ss-film-item").Count);
+    }
+}

@@ -2,7 +2,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Transformers;
 using StarStudio.Web;
+using static TorchSharp.torch;
 using StarStudio.Web.Services;
 
 namespace StarStudio.Tests.Web;
@@ -24,14 +27,14 @@ public sealed class TestHost : IDisposable
 {
     readonly TempFolder _data = new();
 
-    public TestHost(string? modelFolder = null)
+    public TestHost(string? modelFolder = null, Func<(ScaleWiseModel, string, bool)>? loader = null)
     {
         var options = Options.Create(new StarStudioOptions
         {
             ForceRandom = true, RandomPreset = "tiny-star", ModelFolder = modelFolder, DataFolder = _data.Path,
         });
         History = new HistoryStore(_data.Path);
-        Host = new ModelHost(options, History, NullLogger<ModelHost>.Instance);
+        Host = new ModelHost(options, History, NullLogger<ModelHost>.Instance, loader);
         Host.Loaded.Wait(TimeSpan.FromSeconds(60));
     }
 
@@ -86,4 +89,38 @@ public sealed class WebAppFixture : IAsyncLifetime
         }
         _data.Dispose();
     }
+}
+
+/// <summary>The tiny STAR model around a transformer that throws at scale 3 while <see cref="Fail"/> is set.</summary>
+public sealed class FailingModel : IDisposable
+{
+    sealed class Transformer(IScaleWiseTransformer inner, FailingModel owner) : IScaleWiseTransformer
+    {
+        public IReadOnlyList<int> PatchNums => inner.PatchNums;
+        public int Cvae => inner.Cvae;
+        public int VocabSize => inner.VocabSize;
+        public int Width => inner.Width;
+        public KvCache NewCache() => inner.NewCache();
+        public Tensor StartTokens(ScaleConditioning cond) => inner.StartTokens(cond);
+        public Tensor ScaleInput(Tensor nextTokenMap_NlCvae, int si) => inner.ScaleInput(nextTokenMap_NlCvae, si);
+        public Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache) =>
+            owner.Fail && si == 2 ? throw new InvalidOperationException("simulated fault at scale 3") : inner.ForwardScale(x_NlC, si, cond, cache);
+        public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond) => inner.Logits(h_NlC, si, cond);
+        public Tensor ForwardTeacherForced(Tensor x_BLCvae_woFirstL, ScaleConditioning cond) => inner.ForwardTeacherForced(x_BLCvae_woFirstL, cond);
+    }
+
+    ScaleWiseModel? _inner;
+
+    public volatile bool Fail;
+
+    /// <summary>Called by the host on its model thread.</summary>
+    public (ScaleWiseModel, string, bool) Load()
+    {
+        _inner = RandomModels.Create("tiny-star");
+        var m = _inner;
+        return (new ScaleWiseModel(m.Name, new Transformer(m.Transformer, this), m.Vae, m.TextEncoder, m.Limits.NumClasses,
+            m.StableSamplerFromScale, m.Device, ownsModules: false), "failing test model", true);
+    }
+
+    public void Dispose() => _inner?.Dispose();
 }

@@ -21,6 +21,7 @@ public sealed record ModelInfo(string Name, string Source, bool IsRandom, ModelL
 public sealed class ModelHost : IDisposable
 {
     readonly StarStudioOptions _options;
+    readonly Func<(ScaleWiseModel Model, string Source, bool IsRandom)>? _loader;
     readonly HistoryStore _history;
     readonly ILogger<ModelHost> _log;
     readonly LinkedList<GenerationJob> _pending = new();
@@ -37,7 +38,14 @@ public sealed class ModelHost : IDisposable
     double _avgMsPerRow = double.NaN;
 
     public ModelHost(IOptions<StarStudioOptions> options, HistoryStore history, ILogger<ModelHost> log)
+        : this(options, history, log, loader: null) { }
+
+    /// <param name="loader">Builds the model on the model thread instead of the configured one (tests use it to
+    /// serve a model that fails on demand).</param>
+    internal ModelHost(IOptions<StarStudioOptions> options, HistoryStore history, ILogger<ModelHost> log,
+        Func<(ScaleWiseModel Model, string Source, bool IsRandom)>? loader)
     {
+        _loader = loader;
         _options = options.Value;
         _history = history;
         _log = log;
@@ -162,7 +170,7 @@ public sealed class ModelHost : IDisposable
         try
         {
             TorchNativeLoader.Ensure(m => _log.LogInformation("{Message}", m));
-            (ScaleWiseModel model, string source, bool random) = LoadConfigured();
+            (ScaleWiseModel model, string source, bool random) = _loader is null ? LoadConfigured() : _loader();
             _model = model;
             _pipeline = new GenerationPipeline(model);
             int resolution = model.Transformer.PatchNums[^1] * model.Vae.Config.DownsampleFactor;
@@ -198,13 +206,15 @@ public sealed class ModelHost : IDisposable
         var streams = new IEnumerator<ScaleFrame>?[n];
         // Shutting down stops running jobs too (within one scale), so the model is never freed under a generation.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(job.CancellationToken, _shutdown.Token);
+        Task encoded = Task.CompletedTask;
+        // Frames already computed still reach their owner before the job's end (they are encoded asynchronously).
+        void Drain() { try { encoded.Wait(); } catch (AggregateException) { } }
         try
         {
             for (int c = 0; c < n; c++) streams[c] = _pipeline!.Generate(job.Requests[c], stop.Token).GetEnumerator();
             var timings = Enumerable.Range(0, n).Select(_ => new List<ScaleTimings>()).ToArray();
             var finals = new IReadOnlyList<RgbImage>?[n];
             var scales = Enumerable.Range(0, n).Select(_ => new List<ScaleFrame>()).ToArray();
-            Task encoded = Task.CompletedTask;
             // In step: scale k of every column before scale k+1 of any (all columns share the model's schedule).
             for (bool more = true; more;)
             {
@@ -247,12 +257,14 @@ public sealed class ModelHost : IDisposable
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
+            Drain();
             job.Finish(new JobCancelled());
         }
         catch (Exception e)
         {
             // The error goes to this job's owner only; the worker and everyone else's jobs carry on.
             _log.LogError(e, "Generation failed.");
+            Drain();
             job.Finish(new JobFailed(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message));
         }
         finally
