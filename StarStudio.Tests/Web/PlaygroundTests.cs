@@ -247,4 +247,19 @@ public sealed class PlaygroundFaultTests : BunitContext
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
         Assert.Equal(4, cut.FindAll(".ss-film-item").Count);
     }
+
+    [Fact]
+    public void Stop_DuringARun_StopsBeforeTheNextScale()
+    {
+        _model.Hold = true;
+        var cut = Render<Playground>();
+        cut.Find("#generate").Click();
+        Assert.True(_model.AtScale3.Wait(TimeSpan.FromSeconds(30))); // the model thread is inside scale 3
+
+        cut.Find("#stop").Click();
+        _model.Release.Set();
+        cut.WaitForAssertion(() => Assert.Contains("Stopped after scale 3 of 4", cut.Find("#outcome").TextContent), TimeSpan.FromSeconds(30));
+        Assert.Equal(["0", "1", "2"], cut.FindAll(".ss-film-item").Select(f => f.GetAttribute("data-scale")));
+        Assert.Equal(0, _host.History.Count());
+    }
 }

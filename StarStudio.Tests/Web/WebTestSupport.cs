@@ -91,7 +91,11 @@ public sealed class WebAppFixture : IAsyncLifetime
     }
 }
 
-/// <summary>The tiny STAR model around a transformer that throws at scale 3 while <see cref="Fail"/> is set.</summary>
+/// <summary>
+/// The tiny STAR model around a transformer that, at scale 3, throws while <see cref="Fail"/> is set, or waits for
+/// <see cref="Release"/> while <see cref="Hold"/> is set (signalling <see cref="AtScale3"/>): a generation held
+/// mid-run, without sleeps.
+/// </summary>
 public sealed class FailingModel : IDisposable
 {
     sealed class Transformer(IScaleWiseTransformer inner, FailingModel owner) : IScaleWiseTransformer
@@ -103,8 +107,15 @@ public sealed class FailingModel : IDisposable
         public KvCache NewCache() => inner.NewCache();
         public Tensor StartTokens(ScaleConditioning cond) => inner.StartTokens(cond);
         public Tensor ScaleInput(Tensor nextTokenMap_NlCvae, int si) => inner.ScaleInput(nextTokenMap_NlCvae, si);
-        public Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache) =>
-            owner.Fail && si == 2 ? throw new InvalidOperationException("simulated fault at scale 3") : inner.ForwardScale(x_NlC, si, cond, cache);
+        public Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache)
+        {
+            if (si == 2 && owner.Hold)
+            {
+                owner.AtScale3.Set();
+                owner.Release.Wait(TimeSpan.FromSeconds(30));
+            }
+            return owner.Fail && si == 2 ? throw new InvalidOperationException("simulated fault at scale 3") : inner.ForwardScale(x_NlC, si, cond, cache);
+        }
         public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond) => inner.Logits(h_NlC, si, cond);
         public Tensor ForwardTeacherForced(Tensor x_BLCvae_woFirstL, ScaleConditioning cond) => inner.ForwardTeacherForced(x_BLCvae_woFirstL, cond);
     }
@@ -112,6 +123,9 @@ public sealed class FailingModel : IDisposable
     ScaleWiseModel? _inner;
 
     public volatile bool Fail;
+    public volatile bool Hold;
+    public ManualResetEventSlim AtScale3 { get; } = new();
+    public ManualResetEventSlim Release { get; } = new();
 
     /// <summary>Called by the host on its model thread.</summary>
     public (ScaleWiseModel, string, bool) Load()
@@ -122,5 +136,9 @@ public sealed class FailingModel : IDisposable
             m.StableSamplerFromScale, m.Device, ownsModules: false), "failing test model", true);
     }
 
-    public void Dispose() => _inner?.Dispose();
+    public void Dispose()
+    {
+        Release.Set();
+        _inner?.Dispose();
+    }
 }
