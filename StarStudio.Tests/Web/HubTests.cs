@@ -106,4 +106,34 @@ public class HubTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.Equal(3, message.GetProperty("type").GetInt32());
         Assert.Contains("CFG must be between 0 and 20", message.GetProperty("error").GetString());
     }
+
+    [Fact]
+    public async Task CancelInvocation_RemovesTheQueuedGeneration()
+    {
+        var host = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<StarStudio.Web.Services.ModelHost>(app.App.Services);
+        var queued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnChanged()
+        {
+            if (host.QueueLength == 1) queued.TrySetResult();
+            if (queued.Task.IsCompleted && host.QueueLength == 0) emptied.TrySetResult();
+        }
+        host.Pause();
+        host.Changed += OnChanged;
+        try
+        {
+            await using var hub = await HubConnection.ConnectAsync(app.BaseAddress);
+            await hub.SendAsync("""{"type":4,"invocationId":"9","target":"Generate","arguments":[{"prompt":"a red circle","seed":1}]}""");
+            await queued.Task.WaitAsync(TimeSpan.FromSeconds(15));
+            await hub.SendAsync("""{"type":5,"invocationId":"9"}""");
+            await emptied.Task.WaitAsync(TimeSpan.FromSeconds(15));
+            Assert.Equal(0, host.QueueLength);
+        }
+        finally
+        {
+            host.Changed -= OnChanged;
+            host.Resume();
+        }
+    }
 }
