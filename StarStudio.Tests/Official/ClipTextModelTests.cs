@@ -32,8 +32,7 @@ public sealed class ClipTextModelTests
     public void FullSizeSd21TextTower_HasOfficialShapesOnMeta()
     {
         var config = new ClipTextConfig(); // SD 2.1 text_encoder/config.json values
-        using var model = new ClipTextModel(config);
-        model.to(new Device("meta"));
+        using var model = new ClipTextModel(config, device: new Device(DeviceType.META));
         var sd = model.state_dict();
         Assert.Equal(new long[] { 49408, 1024 }, sd["text_model.embeddings.token_embedding.weight"].shape);
         Assert.Equal(new long[] { 77, 1024 }, sd["text_model.embeddings.position_embedding.weight"].shape);

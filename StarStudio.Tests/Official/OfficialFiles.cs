@@ -3,6 +3,8 @@
 using System.Text.Json;
 using StarStudio.Model.Checkpoints;
 using StarStudio.Model.Text.Clip;
+using StarStudio.Model.Transformers;
+using StarStudio.Model.Vae;
 using StarStudio.Tests.Checkpoints.Fixtures;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -103,5 +105,66 @@ internal static class OfficialFiles
             sd.Add(key, FxTensor.Contiguous(storage, c.shape));
         }
         return sd;
+    }
+
+    /// <summary>Small-depth schedule of the fixtures (not an official one, so imports pass it explicitly).</summary>
+    public static readonly int[] TinyPatchNums = [1, 2, 3, 4];
+
+    /// <summary>A small VQ-VAE with the official structure (attention in the last level and the mid block, 4 shared Phis).</summary>
+    public static VqVaeConfig TinyVae => new() { VocabSize = 64, Cvae = 8, Ch = 16, ChMult = [1, 2], NumResBlocks = 1, NormGroups = 16, VPatchNums = TinyPatchNums };
+
+    /// <summary>build_vae_var's rules at depth 2: width 64 * depth, heads = depth; the tiny CLIP's 16-wide text.</summary>
+    public static StarConfig TinyStar(bool sampler) => new()
+    {
+        Depth = 2, TextDim = 16, PatchNums = TinyPatchNums, Cvae = 8, VocabSize = 64, StableSamplerHead = sampler, SampleFromIdx = 3, SamplerDepth = 1,
+        CrossAttentionBatchQuirk = true,
+    };
+
+    public static VarConfig TinyVar => new() { Depth = 2, PatchNums = TinyPatchNums, Cvae = 8, VocabSize = 64 };
+
+    /// <summary>
+    /// A STAR folder as the official release lays it out: ar-ckpt-*.pth with the transformer under trainer/var_wo_ddp
+    /// (next to optimizer state and an args object), a plain VAE state dict, text_encoder/ and tokenizer/.
+    /// Returns the state dicts written, by role.
+    /// </summary>
+    public static void WriteStarFolder(string folder, bool sampler = true, long seed = 11, string vaeName = "vae_ch16v64z8.pth")
+    {
+        Directory.CreateDirectory(folder);
+        manual_seed(seed);
+        using (var star = new StarTransformer(TinyStar(sampler)))
+        {
+            var state = RandomizedState(star);
+            TorchSave.Write(Path.Combine(folder, "ar-ckpt-tiny-ep1-iter10.pth"), StarCheckpoint.Root(ToFx(state)), "ar-ckpt-tiny-ep1-iter10");
+            foreach (var t in state.Values) t.Dispose();
+        }
+        WriteVae(Path.Combine(folder, vaeName), seed + 1);
+        WriteTextEncoder(folder, TinyClipConfig(maxPositions: 10), seed + 2);
+        WriteTokenizer(folder, maxLength: 10);
+    }
+
+    /// <summary>A VAR folder: var_d2.pth (a plain state dict with the lvl_1L and attn_bias_for_masking buffers) and the VAE.</summary>
+    public static void WriteVarFolder(string folder, long seed = 21, string name = "var_d2.pth", string vaeName = "vae_ch16v64z8.pth")
+    {
+        Directory.CreateDirectory(folder);
+        manual_seed(seed);
+        using (var var = new VarTransformer(TinyVar))
+        {
+            var state = RandomizedState(var);
+            TorchSave.Write(Path.Combine(folder, name), ToFx(state), Path.GetFileNameWithoutExtension(name));
+            foreach (var t in state.Values) t.Dispose();
+        }
+        WriteVae(Path.Combine(folder, vaeName), seed + 1);
+    }
+
+    /// <summary>The VAE as a plain state dict, its ema_vocab_hit_SV statistic shaped for 10 scales as the official file.</summary>
+    public static void WriteVae(string path, long seed)
+    {
+        manual_seed(seed);
+        using var vae = new VQVAE(TinyVae);
+        var state = vae.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        state["quantize.ema_vocab_hit_SV"].Dispose();
+        state["quantize.ema_vocab_hit_SV"] = zeros(10, TinyVae.VocabSize);
+        TorchSave.Write(path, ToFx(state), Path.GetFileNameWithoutExtension(path));
+        foreach (var t in state.Values) t.Dispose();
     }
 }

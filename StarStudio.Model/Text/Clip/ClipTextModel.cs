@@ -17,14 +17,14 @@ public sealed class ClipTextModel : Module<Tensor, Tensor, Tensor>, ITextEncoder
     readonly ClipTextTransformer text_model;
     readonly ClipTokenizer? _tokenizer;
 
-    public ClipTextModel(ClipTextConfig config, ClipTokenizer? tokenizer = null) : base("CLIPTextModel")
+    public ClipTextModel(ClipTextConfig config, ClipTokenizer? tokenizer = null, Device? device = null) : base("CLIPTextModel")
     {
         config.Validate();
         if (tokenizer is not null && tokenizer.MaxLength > config.MaxPositionEmbeddings)
             throw new ArgumentException($"The tokenizer's window ({tokenizer.MaxLength}) is longer than the model's position table ({config.MaxPositionEmbeddings}).");
         Config = config;
         _tokenizer = tokenizer;
-        text_model = new ClipTextTransformer(config);
+        text_model = new ClipTextTransformer(config, device);
         RegisterComponents();
     }
 
@@ -120,11 +120,11 @@ public sealed class ClipTextTransformer : Module<Tensor, Tensor, Tensor>
     readonly ClipEncoder encoder;
     readonly LayerNorm final_layer_norm;
 
-    public ClipTextTransformer(ClipTextConfig config) : base("CLIPTextTransformer")
+    public ClipTextTransformer(ClipTextConfig config, Device? device = null) : base("CLIPTextTransformer")
     {
-        embeddings = new ClipTextEmbeddings(config);
-        encoder = new ClipEncoder(config);
-        final_layer_norm = LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
+        embeddings = new ClipTextEmbeddings(config, device);
+        encoder = new ClipEncoder(config, device);
+        final_layer_norm = LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
         RegisterComponents();
     }
 
@@ -155,10 +155,10 @@ public sealed class ClipTextEmbeddings : Module<Tensor, Tensor>
     readonly EmbeddingTable token_embedding;
     readonly EmbeddingTable position_embedding;
 
-    public ClipTextEmbeddings(ClipTextConfig config) : base("CLIPTextEmbeddings")
+    public ClipTextEmbeddings(ClipTextConfig config, Device? device = null) : base("CLIPTextEmbeddings")
     {
-        token_embedding = new EmbeddingTable(config.VocabSize, config.HiddenSize);
-        position_embedding = new EmbeddingTable(config.MaxPositionEmbeddings, config.HiddenSize);
+        token_embedding = new EmbeddingTable(config.VocabSize, config.HiddenSize, device);
+        position_embedding = new EmbeddingTable(config.MaxPositionEmbeddings, config.HiddenSize, device);
         RegisterComponents();
     }
 
@@ -179,9 +179,9 @@ public sealed class ClipEncoder : Module<Tensor, Tensor, Tensor>
 {
     readonly ModuleList<ClipEncoderLayer> layers;
 
-    public ClipEncoder(ClipTextConfig config) : base("CLIPEncoder")
+    public ClipEncoder(ClipTextConfig config, Device? device = null) : base("CLIPEncoder")
     {
-        layers = new ModuleList<ClipEncoderLayer>([.. Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new ClipEncoderLayer(config))]);
+        layers = new ModuleList<ClipEncoderLayer>([.. Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new ClipEncoderLayer(config, device))]);
         RegisterComponents();
     }
 
@@ -201,12 +201,12 @@ public sealed class ClipEncoderLayer : Module<Tensor, Tensor, Tensor>
     readonly ClipMlp mlp;
     readonly LayerNorm layer_norm2;
 
-    public ClipEncoderLayer(ClipTextConfig config) : base("CLIPEncoderLayer")
+    public ClipEncoderLayer(ClipTextConfig config, Device? device = null) : base("CLIPEncoderLayer")
     {
-        self_attn = new ClipAttention(config);
-        layer_norm1 = LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
-        mlp = new ClipMlp(config);
-        layer_norm2 = LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
+        self_attn = new ClipAttention(config, device);
+        layer_norm1 = LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
+        mlp = new ClipMlp(config, device);
+        layer_norm2 = LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
         RegisterComponents();
     }
 
@@ -225,14 +225,14 @@ public sealed class ClipAttention : Module<Tensor, Tensor, Tensor>
     readonly int _heads, _headDim;
     readonly Linear q_proj, k_proj, v_proj, out_proj;
 
-    public ClipAttention(ClipTextConfig config) : base("CLIPAttention")
+    public ClipAttention(ClipTextConfig config, Device? device = null) : base("CLIPAttention")
     {
         _heads = config.NumAttentionHeads;
         _headDim = config.HeadDim;
-        q_proj = Linear(config.HiddenSize, config.HiddenSize);
-        k_proj = Linear(config.HiddenSize, config.HiddenSize);
-        v_proj = Linear(config.HiddenSize, config.HiddenSize);
-        out_proj = Linear(config.HiddenSize, config.HiddenSize);
+        q_proj = Linear(config.HiddenSize, config.HiddenSize, device: device);
+        k_proj = Linear(config.HiddenSize, config.HiddenSize, device: device);
+        v_proj = Linear(config.HiddenSize, config.HiddenSize, device: device);
+        out_proj = Linear(config.HiddenSize, config.HiddenSize, device: device);
         RegisterComponents();
     }
 
@@ -255,11 +255,11 @@ public sealed class ClipMlp : Module<Tensor, Tensor>
     readonly string _act;
     readonly Linear fc1, fc2;
 
-    public ClipMlp(ClipTextConfig config) : base("CLIPMLP")
+    public ClipMlp(ClipTextConfig config, Device? device = null) : base("CLIPMLP")
     {
         _act = config.HiddenAct;
-        fc1 = Linear(config.HiddenSize, config.IntermediateSize);
-        fc2 = Linear(config.IntermediateSize, config.HiddenSize);
+        fc1 = Linear(config.HiddenSize, config.IntermediateSize, device: device);
+        fc2 = Linear(config.IntermediateSize, config.HiddenSize, device: device);
         RegisterComponents();
     }
 
