@@ -7,7 +7,8 @@ namespace StarStudio.Model.Generation;
 /// <param name="HasStableSamplerHead">Whether stable sampling is available.</param>
 /// <param name="ScaleCount">Scales in the schedule (prefix length bound).</param>
 /// <param name="PatchNums">Side of each scale's token map.</param>
-public sealed record ModelLimits(int VocabSize, bool TextConditional, int NumClasses, bool HasStableSamplerHead, IReadOnlyList<int> PatchNums)
+/// <param name="CrossAttentionBatchQuirk">STAR with the reference's batch-broadcast cross-attention: one prompt per run.</param>
+public sealed record ModelLimits(int VocabSize, bool TextConditional, int NumClasses, bool HasStableSamplerHead, IReadOnlyList<int> PatchNums, bool CrossAttentionBatchQuirk = false)
 {
     public int ScaleCount => PatchNums.Count;
 }
@@ -48,6 +49,10 @@ public static class GenerationValidator
             if (!string.IsNullOrEmpty(r.NegativePrompt)) Fail("negative prompt", "Negative prompts need a text-to-image model.");
         }
         if (r.Rows > MaxBatch) Fail("batch", $"Batch of {r.Rows} is too large: at most {MaxBatch} images at once.");
+        // The quirk broadcasts row 0's cross-attention to every row: a batch would mix prompts.
+        if (m.CrossAttentionBatchQuirk && r.Rows > 1)
+            Fail("batch", "This model reproduces the reference's cross-attention batch quirk (official STAR weights), so it generates one prompt at a time; " +
+                          "run the prompts one by one, or set cross_attention_batch_quirk to false in model.json for per-sample cross-attention.");
         if (double.IsNaN(r.Cfg) || r.Cfg < 0 || r.Cfg > MaxCfg) Fail("cfg", $"CFG must be between 0 and {MaxCfg} (got {r.Cfg}).");
         if (r.TopK < 0 || r.TopK > m.VocabSize) Fail("top-k", $"Top-k must be between 0 (off) and the vocabulary size {m.VocabSize} (got {r.TopK}).");
         if (double.IsNaN(r.TopP) || r.TopP < 0 || r.TopP > 1) Fail("top-p", $"Top-p must be between 0 (off) and 1 (got {r.TopP}).");

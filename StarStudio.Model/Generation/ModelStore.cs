@@ -33,10 +33,9 @@ public static class ModelStore
         if (device.type == DeviceType.CPU && manifest.Kind is ModelKinds.Star or ModelKinds.Var) MemoryEstimator.EnsureFits(MemoryEstimator.ForManifest(manifest, folder), MemoryEstimator.AvailableBytes());
         using var noGrad = no_grad();
         var vae = new VQVAE(manifest.GetComponent<VqVaeConfig>(ModelFileRoles.VqVae));
-        string vaePath = manifest.ResolveFile(folder, ModelFileRoles.VqVae);
-        // Official VAE files carry a training statistic shaped by the schedule they were trained with; skip it for them.
-        bool official = manifest.Preset is not null || !vaePath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
-        LoadWeights(vae, vaePath, official ? OfficialImporter.VaeLoadOptions : StateDictLoadOptions.Default);
+        // The VAE's ema_vocab_hit_SV is a training statistic shaped by the schedule the VAE was trained with (official
+        // files: 10 scales); inference never reads it, so it is skipped rather than forcing one schedule.
+        LoadWeights(vae, manifest.ResolveFile(folder, ModelFileRoles.VqVae), OfficialImporter.VaeLoadOptions);
         switch (manifest.Kind)
         {
             case ModelKinds.Star:

@@ -23,7 +23,8 @@ public sealed class ScaleWiseModel : IDisposable
         Device = device;
         SamplerHead = transformer as IStableSamplerHead is { } head && HasSamplerHead(transformer) ? head : null;
         StableSamplerFromScale = stableSamplerFromScale;
-        Limits = new ModelLimits(transformer.VocabSize, textEncoder is not null, numClasses, SamplerHead is not null, transformer.PatchNums);
+        Limits = new ModelLimits(transformer.VocabSize, textEncoder is not null, numClasses, SamplerHead is not null, transformer.PatchNums,
+            transformer is StarTransformer { Config.CrossAttentionBatchQuirk: true });
         if (transformer.Cvae != vae.Quantize.Embedding.weight!.shape[1] || transformer.VocabSize != vae.Quantize.Embedding.weight!.shape[0])
             throw new ArgumentException(
                 $"Transformer (V={transformer.VocabSize}, Cvae={transformer.Cvae}) and VQ-VAE codebook [{string.Join(", ", vae.Quantize.Embedding.weight!.shape)}] don't match.");
