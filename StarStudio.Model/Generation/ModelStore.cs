@@ -24,7 +24,8 @@ public static class ModelStore
     /// <summary>Environment variable naming the default model folder (overrides the embedded model).</summary>
     public const string DefaultModelVariable = "STARSTUDIO_MODEL";
 
-    public static ScaleWiseModel Load(string folder, Device? device = null)
+    /// <param name="progress">Called as each component is read (fraction 0..1 and a stage name), for progress bars.</param>
+    public static ScaleWiseModel Load(string folder, Device? device = null, Action<ModelLoadProgress>? progress = null)
     {
         device ??= CPU;
         var manifest = ModelManifest.Load(folder);
@@ -32,6 +33,7 @@ public static class ModelStore
         // Refuse before allocating anything when the machine cannot hold the model (weights, KV cache, activations, decode).
         if (device.type == DeviceType.CPU && manifest.Kind is ModelKinds.Star or ModelKinds.Var) MemoryEstimator.EnsureFits(MemoryEstimator.ForManifest(manifest, folder), MemoryEstimator.AvailableBytes());
         using var noGrad = no_grad();
+        progress?.Invoke(new ModelLoadProgress(0.05, "VQ-VAE"));
         var vae = new VQVAE(manifest.GetComponent<VqVaeConfig>(ModelFileRoles.VqVae));
         // The VAE's ema_vocab_hit_SV is a training statistic shaped by the schedule the VAE was trained with (official
         // files: 10 scales); inference never reads it, so it is skipped rather than forcing one schedule.
@@ -41,16 +43,21 @@ public static class ModelStore
             case ModelKinds.Star:
             {
                 var config = manifest.GetComponent<StarConfig>(ModelFileRoles.Transformer);
+                progress?.Invoke(new ModelLoadProgress(0.2, "transformer"));
                 var transformer = new StarTransformer(config);
                 LoadWeights(transformer, manifest.ResolveFile(folder, ModelFileRoles.Transformer), StateDictLoadOptions.Default, KeyPath(manifest, ModelFileRoles.Transformer));
+                progress?.Invoke(new ModelLoadProgress(0.75, "text encoder"));
                 var text = LoadTextEncoder(manifest, folder);
+                progress?.Invoke(new ModelLoadProgress(1, "ready"));
                 return Finish(new ScaleWiseModel(manifest.Name, transformer, vae, text, config.NumClasses, config.SampleFromIdx, device), device);
             }
             case ModelKinds.Var:
             {
                 var config = manifest.GetComponent<VarConfig>(ModelFileRoles.Transformer);
+                progress?.Invoke(new ModelLoadProgress(0.2, "transformer"));
                 var transformer = new VarTransformer(config);
                 LoadWeights(transformer, manifest.ResolveFile(folder, ModelFileRoles.Transformer), StateDictLoadOptions.Default, KeyPath(manifest, ModelFileRoles.Transformer));
+                progress?.Invoke(new ModelLoadProgress(1, "ready"));
                 return Finish(new ScaleWiseModel(manifest.Name, transformer, vae, null, config.NumClasses, int.MaxValue, device), device);
             }
             default:
