@@ -26,14 +26,13 @@ static class EstimateCommand
             var mem = MemoryEstimator.ForPreset(pr, b, guided);
             long available = MemoryEstimator.AvailableBytes();
             Console.WriteLine($"{pr.Name}: {pr.Description}");
-            var table = new Table().AddColumns("part", "bytes");
-            table.AddRow("weights (fp32)", MemoryEstimate.Format(mem.WeightsBytes));
-            table.AddRow($"KV cache ({mem.Rows} rows x {pr.PatchNums.Sum(n => n * n)} tokens)", MemoryEstimate.Format(mem.KvCacheBytes));
-            table.AddRow("activations (largest scale)", MemoryEstimate.Format(mem.ActivationBytes));
-            table.AddRow("VQ-VAE decode", MemoryEstimate.Format(mem.DecodeBytes));
-            table.AddRow("runtime", MemoryEstimate.Format(mem.RuntimeBytes));
-            table.AddRow("[bold]peak[/]", $"[bold]{MemoryEstimate.Format(mem.TotalBytes)}[/]");
-            AnsiConsole.Write(table);
+            void Row(string part, long bytes) => Console.WriteLine($"  {part,-40} {MemoryEstimate.Format(bytes),10}");
+            Row("weights (fp32)", mem.WeightsBytes);
+            Row($"KV cache ({mem.Rows} rows x {pr.PatchNums.Sum(n => n * n)} tokens)", mem.KvCacheBytes);
+            Row("activations (largest scale)", mem.ActivationBytes);
+            Row("VQ-VAE decode (reuses the cache's space)", mem.DecodeBytes);
+            Row("runtime", mem.RuntimeBytes);
+            Row("peak", mem.TotalBytes);
             bool fits = mem.TotalBytes <= available;
             Console.WriteLine(fits
                 ? $"Fits: {MemoryEstimate.Format(available)} available."

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Spectre.Console;
 using StarStudio.Model.Models;
 using StarStudio.Model.Presets;
 
@@ -65,12 +64,14 @@ static class ModelsCommand
             var catalog = given is { Length: > 0 } ? new ModelCatalog(given) : ModelCatalog.FromEnvironment();
             var entries = catalog.List();
             long available = MemoryEstimator.AvailableBytes();
-            var table = new Table().AddColumns("model", "kind", "preset", "size", "status", "memory (1 image, cfg)");
+            // Plain text (no markup) so the list can be piped and read by scripts.
+            Console.WriteLine($"{"model",-28} {"kind",-5} {"preset",-24} {"size",10} {"status",-12} memory (1 image, cfg)");
             foreach (var e in entries)
-                table.AddRow(Markup.Escape(e.Id), Markup.Escape(e.Kind), Markup.Escape(e.Preset ?? "-"), MemoryEstimate.Format(e.SizeBytes),
-                    e.Status switch { ModelStatus.Ready => "[green]ready[/]", ModelStatus.NeedsImport => "[yellow]needs `models add`[/]", _ => "[red]invalid[/]" },
-                    e.Memory is { } m ? (m.TotalBytes > available ? $"[red]{MemoryEstimate.Format(m.TotalBytes)} (too much)[/]" : MemoryEstimate.Format(m.TotalBytes)) : "-");
-            AnsiConsole.Write(table);
+            {
+                string status = e.Status switch { ModelStatus.Ready => "ready", ModelStatus.NeedsImport => "needs add", _ => "invalid" };
+                string memory = e.Memory is { } m ? MemoryEstimate.Format(m.TotalBytes) + (m.TotalBytes > available ? " (too much here)" : "") : "-";
+                Console.WriteLine($"{e.Id,-28} {e.Kind,-5} {e.Preset ?? "-",-24} {MemoryEstimate.Format(e.SizeBytes),10} {status,-12} {memory}");
+            }
             foreach (var e in entries.Where(e => e.Problem is not null && e.Status == ModelStatus.Invalid))
                 Console.WriteLine($"{e.Id}: {e.Problem}");
             Console.WriteLine($"{entries.Count} model folder(s) in {string.Join(", ", catalog.Roots)}; {MemoryEstimate.Format(available)} available.");

@@ -81,7 +81,7 @@ public sealed record ComponentCheck(string Role, string File, string Source, int
     }
 
     /// <summary>One line per problem (folded like the loader's report), or a one-line success.</summary>
-    public string Describe(int maxLines = 12)
+    public string Describe(int maxLines = 40)
     {
         if (Ok) return $"{Role}: {File}{(Source.Length > 0 ? $" [{Source}]" : "")}: all {Matched} tensors match" + (Ignored.Count > 0 ? $" ({Ignored.Count} ignored: {string.Join(", ", Ignored.Take(3))}{(Ignored.Count > 3 ? ", ..." : "")})." : ".");
         var report = new StateDictLoadReport(Role, [], Missing, Unexpected, ShapeMismatches, [], Ignored, []);
