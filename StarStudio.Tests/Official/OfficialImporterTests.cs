@@ -133,4 +133,20 @@ public sealed class OfficialImporterTests
         Assert.Equal(0.0, OfficialPresets.Get("cca-var-d16").Defaults.Cfg);
         Assert.Throws<ArgumentException>(() => OfficialPresets.Get("star-d24-256"));
     }
+
+    [Fact]
+    public void Presets_AreConsistentWithTheirVae()
+    {
+        foreach (var p in OfficialPresets.All)
+        {
+            p.Star?.Validate();
+            p.Var?.Validate();
+            p.Vae.Validate();
+            Assert.Equal(p.PatchNums, p.Vae.VPatchNums);
+            Assert.Equal(p.Resolution, p.Vae.ImageSide);
+            Assert.Equal(64 * p.Depth, p.Width);
+            Assert.Equal(p.HasSamplerHead, p.Defaults.StableSampling);
+            Assert.Equal(p.Kind == "star" ? 1024 : 0, p.TextDim);
+        }
+    }
 }
