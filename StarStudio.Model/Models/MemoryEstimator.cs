@@ -44,7 +44,7 @@ public sealed class ModelTooLargeException(MemoryEstimate estimate, long availab
 
 public static class MemoryEstimator
 {
-    const long RuntimeAllowance = 512L << 20;
+    const long RuntimeAllowance = 768L << 20; // var-d16 bench: 2.49 GiB peak RSS vs 1.9 GiB of weights, cache and activations
     const long F32 = 4;
     static readonly Device Meta = new(DeviceType.META);
 
