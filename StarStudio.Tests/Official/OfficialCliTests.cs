@@ -40,6 +40,25 @@ public sealed class OfficialCliTests
     }
 
     [Fact]
+    public async Task Generate_OfficialModelSamplesWithItsPresetUnlessTold()
+    {
+        using var dir = new TempDir();
+        OfficialFiles.WriteStarFolder(dir.Path, sampler: true);
+        Assert.Equal(0, (await Run("models", "add", dir.Path, "--patch-nums", "1,2,3,4")).Rc);
+        var manifest = ModelManifest.Load(dir.Path);
+        manifest.Preset = "star-d16-256-sampler"; // as if it were the released model: cfg 4, top-k 600, top-p 0.8, stable
+        manifest.Save(dir.Path);
+
+        string a = Path.Combine(dir.Path, "a.png"), b = Path.Combine(dir.Path, "b.png");
+        Assert.Equal(0, (await Run("generate", "--model", dir.Path, "-p", "a cat", "-o", a)).Rc);
+        Assert.Equal(0, (await Run("generate", "--model", dir.Path, "-p", "a cat", "--top-k", "7", "--cfg", "1.5", "-o", b)).Rc);
+        var ma = Model.Generation.GenerationMetadata.FromPng(File.ReadAllBytes(a))!;
+        var mb = Model.Generation.GenerationMetadata.FromPng(File.ReadAllBytes(b))!;
+        Assert.Equal((4.0, 64, 0.8), (ma.Cfg, ma.TopK, ma.TopP)); // top-k 600 capped at this model's 64 codes
+        Assert.Equal((1.5, 7, 0.8), (mb.Cfg, mb.TopK, mb.TopP));
+    }
+
+    [Fact]
     public async Task ModelsAdd_MismatchPrintsTheReportAndExits2()
     {
         using var dir = new TempDir();
