@@ -107,4 +107,49 @@ public sealed class ClipTokenizerTests
         var e = Assert.Throws<InvalidDataException>(() => new ClipTokenizer(new Dictionary<string, int> { ["<|startoftext|>"] = 0, ["!"] = 1 }, [], 10, "!"));
         Assert.Contains("<|endoftext|>", e.Message);
     }
+
+    /// <summary>
+    /// A vocabulary laid out as CLIP's published one: the 256 byte characters in GPT-2 order ("!" first), the same with
+    /// "&lt;/w&gt;", one token per merge (48,894 of them), then &lt;|startoftext|&gt; and &lt;|endoftext|&gt;: 49,408 ids.
+    /// The merges here are synthetic; the ids of the markers and of "!" follow from the layout alone.
+    /// </summary>
+    static string WriteClipLayoutTokenizer(string root, string pad)
+    {
+        var bytes = new List<string>();
+        for (int b = 0; b < 256; b++) if (b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF) bytes.Add(((char)b).ToString());
+        for (int b = 0, n = 0; b < 256; b++) if (!(b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF)) bytes.Add(((char)(256 + n++)).ToString());
+        var vocab = new List<string>(bytes);
+        vocab.AddRange(bytes.Select(c => c + "</w>"));
+        var merges = new List<string> { "#version: 0.2" };
+        for (int i = 0; i < 48_894; i++)
+        {
+            merges.Add($"q{i} z");
+            vocab.Add($"q{i}z");
+        }
+        vocab.Add("<|startoftext|>");
+        vocab.Add("<|endoftext|>");
+        string dir = Path.Combine(root, "tokenizer");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "vocab.json"), System.Text.Json.JsonSerializer.Serialize(vocab.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => p.i)));
+        File.WriteAllLines(Path.Combine(dir, "merges.txt"), merges);
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), $$"""{"model_max_length": 77, "pad_token": "{{pad}}", "unk_token": "<|endoftext|>"}""");
+        return dir;
+    }
+
+    [Fact]
+    public void ClipLayout_PublishedIdsAndNoUnknownBytes()
+    {
+        using var dir = new TempDir();
+        var sd21 = ClipTokenizer.FromFolder(WriteClipLayoutTokenizer(dir.Path, "!"));
+        Assert.Equal((49_408, 49_406, 49_407, 0, 77), (sd21.VocabSize, sd21.BosId, sd21.EosId, sd21.PadId, sd21.MaxLength));
+        // Every byte has a token, so nothing is ever unknown: CJK, emoji and control characters all encode.
+        var row = sd21.Encode("Ein Hund 🐕 und 猫\u0007!");
+        Assert.Empty(row.Report.UnknownWords);
+        Assert.Equal(49_406, row.Ids[0]);
+        Assert.Equal(0, row.Ids[^1]);
+        Assert.Equal(49_407, row.Ids[row.Mask.Count(m => m == 1) - 1]);
+
+        var openai = ClipTokenizer.FromFolder(WriteClipLayoutTokenizer(Path.Combine(dir.Path, "openai"), "<|endoftext|>"));
+        Assert.Equal(49_407, openai.Encode("a").Ids[^1]);
+    }
 }
