@@ -3,5 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# Browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline). Install it when
+# missing and we may; otherwise the browser tests skip themselves and say why.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing chromium for the browser tests"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null \
+      || echo "test.sh: could not install chromium; browser tests will be skipped"
+  else
+    echo "test.sh: chromium is not installed and this is not root; browser tests will be skipped (install chromium to run them)"
+  fi
+fi
 dotnet build StarStudio.sln -c Release
 dotnet test StarStudio.Tests/StarStudio.Tests.csproj -c Release --no-build --logger "console;verbosity=normal"

@@ -1,0 +1,90 @@
+using Bunit;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using StarStudio.Model.Generation;
+using StarStudio.Web.Components.Pages;
+using StarStudio.Web.Services;
+
+namespace StarStudio.Tests.Web;
+
+/// <summary>Compare: columns run in step on one job; the first diverging scale is found from the token maps.</summary>
+[Collection(TorchStateCollection.Name)]
+public sealed class CompareTests : BunitContext
+{
+    readonly TestHost _host = new();
+
+    public CompareTests()
+    {
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices();
+        Services.AddSingleton(_host.Host);
+        Services.AddSingleton(_host.History);
+        Services.AddScoped<GenerationService>();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _host.Dispose();
+    }
+
+    /// <summary>Second path: each column alone through the pipeline, compared scale by scale.</summary>
+    static int? FirstDivergenceByHand(IReadOnlyList<GenerationRequest> requests)
+    {
+        using var model = RandomModels.Create("tiny-star");
+        var runs = requests.Select(r => new GenerationPipeline(model).Generate(r).Select(f => f.Tokens[0]).ToArray()).ToArray();
+        for (int si = 0; si < runs[0].Length; si++)
+            if (runs.Skip(1).Any(run => !run[si].SequenceEqual(runs[0][si]))) return si;
+        return null;
+    }
+
+    [Fact]
+    public void Run_StreamsColumnsInStepAndMarksTheFirstDivergingScale()
+    {
+        var cut = Render<Compare>();
+        cut.InvokeAsync(() => { cut.Instance.Prompt = "a red circle"; cut.Instance.Seed = 5; });
+        cut.Find("#cmp-run").Click();
+        cut.WaitForAssertion(() => Assert.StartsWith("Done", cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
+
+        // In step: scale k of both columns before scale k+1 of either.
+        var keys = JSInterop.Invocations.Where(i => i.Identifier == "starstudio.put").Select(i => (string)i.Arguments[0]!).ToArray();
+        Assert.Equal(["cmp-0-0", "cmp-1-0", "cmp-0-1", "cmp-1-1", "cmp-0-2", "cmp-1-2", "cmp-0-3", "cmp-1-3"], keys);
+
+        // Guidance ramps from 0 at scale 0, so cfg 2 and cfg 6 agree there and split later.
+        int? expected = FirstDivergenceByHand(cut.Instance.BuildRequests());
+        Assert.NotNull(expected);
+        Assert.True(expected > 0);
+        Assert.Equal(expected, cut.Instance.FirstDivergence);
+        var marked = cut.Find("tr.ss-diverge");
+        Assert.Equal(expected.ToString(), marked.GetAttribute("data-scale"));
+        Assert.Equal(2, _host.History.Count());
+    }
+
+    [Fact]
+    public void Run_IdenticalColumnsNeverDiverge()
+    {
+        var cut = Render<Compare>();
+        cut.InvokeAsync(() =>
+        {
+            cut.Instance.Columns.Clear();
+            cut.Instance.Columns.AddRange([new SamplerSettings(Cfg: 3), new SamplerSettings(Cfg: 3), new SamplerSettings(Cfg: 3)]);
+        });
+        cut.Find("#cmp-run").Click();
+        cut.WaitForAssertion(() => Assert.Contains("identical at every scale", cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
+        Assert.Null(cut.Instance.FirstDivergence);
+        Assert.Empty(cut.FindAll("tr.ss-diverge"));
+        Assert.Equal(4, cut.FindAll("#cmp-scales tr").Count);
+    }
+
+    [Fact]
+    public void Run_InvalidColumnShowsItsErrorAndRunsNothing()
+    {
+        var cut = Render<Compare>();
+        cut.InvokeAsync(() => cut.Instance.Columns[1] = new SamplerSettings(TopK: 65));
+        cut.Find("#cmp-run").Click();
+        var second = cut.Find(".ss-compare-col[data-col='1']");
+        Assert.Contains("Top-k must be between 0 (off) and the vocabulary size 64", second.TextContent);
+        Assert.DoesNotContain("Top-k must be", cut.Find(".ss-compare-col[data-col='0']").TextContent);
+        Assert.Equal(0, _host.History.Count());
+    }
+}

@@ -1,0 +1,51 @@
+using StarStudio.Model.Generation;
+
+namespace StarStudio.Web.Api;
+
+/// <summary>The JSON body of POST /api/generate and of the hub's Generate stream.</summary>
+public sealed record ApiGenerateRequest
+{
+    /// <summary>Text prompt (STAR models); "" generates unconditionally.</summary>
+    public string? Prompt { get; init; }
+    /// <summary>Replaces the empty prompt in the unconditional half of classifier-free guidance.</summary>
+    public string? NegativePrompt { get; init; }
+    /// <summary>Class label (VAR models).</summary>
+    public int? ClassLabel { get; init; }
+    /// <summary>Seed of the first image; null picks one at random (returned in the PNG's parameters).</summary>
+    public long? Seed { get; init; }
+    public double Cfg { get; init; } = 4.0;
+    public int TopK { get; init; }
+    public double TopP { get; init; } = 0.8;
+    public bool MoreSmooth { get; init; }
+    public bool StableSampling { get; init; }
+    /// <summary>Images of the same prompt (seeds Seed, Seed+1, ...). POST /api/generate takes 1.</summary>
+    public int BatchSize { get; init; } = 1;
+
+    public GenerationRequest ToRequest(bool textConditional)
+    {
+        int n = Math.Max(BatchSize, 0);
+        return new GenerationRequest
+        {
+            Prompts = textConditional || Prompt is not null ? Enumerable.Repeat(Prompt ?? "", n).ToArray() : [],
+            ClassLabels = ClassLabel is { } c ? Enumerable.Repeat(c, n).ToArray() : [],
+            NegativePrompt = NegativePrompt,
+            Seed = Seed ?? Random.Shared.NextInt64(0, 1L << 31),
+            Cfg = Cfg,
+            TopK = TopK,
+            TopP = TopP,
+            MoreSmooth = MoreSmooth,
+            StableSampling = StableSampling,
+        };
+    }
+}
+
+/// <summary>A 400 answer: every problem, each tied to the request field it is about.</summary>
+public sealed record ApiValidationProblem(IReadOnlyList<ValidationError> Errors);
+
+/// <summary>GET /api/models: the loaded model (one per app for now).</summary>
+public sealed record ApiModel(string Name, string State, string? Error, bool RandomWeights, bool TextConditional,
+    int Resolution, IReadOnlyList<int> PatchNums, int VocabSize, int NumClasses, bool StableSampling, int MaxBatch, string Source);
+
+/// <summary>One scale streamed by the hub: the preview of every image so far, as PNG bytes (base64 in JSON).</summary>
+public sealed record HubFrame(int Scale, int ScaleCount, int Side, IReadOnlyList<byte[]> Pngs,
+    double TransformerMs, double SamplingMs, double DecodeMs, double ElapsedMs, IReadOnlyList<string> Notices);

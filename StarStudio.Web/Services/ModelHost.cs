@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
+using StarStudio.Model.Runtime;
+using StarStudio.Model.Text;
+
+namespace StarStudio.Web.Services;
+
+public enum ModelState { Loading, Ready, Failed }
+
+/// <summary>What the UI and the API say about the loaded model.</summary>
+/// <param name="IsRandom">Random weights (no trained model found): pictures are noise.</param>
+public sealed record ModelInfo(string Name, string Source, bool IsRandom, ModelLimits Limits, int Resolution);
+
+/// <summary>
+/// Owns the model and the model thread(s). TorchSharp's dispose scopes are per thread, so every tensor is created,
+/// used and freed on these threads; jobs come in through a queue and only plain records (<see cref="JobUpdate"/>)
+/// go out. One worker by default: on a CPU two generations at once only share the same cores.
+/// </summary>
+public sealed class ModelHost : IDisposable
+{
+    readonly StarStudioOptions _options;
+    readonly HistoryStore _history;
+    readonly ILogger<ModelHost> _log;
+    readonly LinkedList<GenerationJob> _pending = new();
+    readonly SemaphoreSlim _available = new(0);
+    readonly CancellationTokenSource _shutdown = new();
+    readonly ManualResetEventSlim _resumed = new(true);
+    readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly Thread[] _workers;
+    readonly object _gate = new();
+    ScaleWiseModel? _model;
+    GenerationPipeline? _pipeline;
+    int _running;
+    double _avgMsPerRow = double.NaN;
+
+    public ModelHost(IOptions<StarStudioOptions> options, HistoryStore history, ILogger<ModelHost> log)
+    {
+        _options = options.Value;
+        _history = history;
+        _log = log;
+        if (_options.Workers < 1) throw new ArgumentException($"StarStudio:Workers must be at least 1 (got {_options.Workers}).");
+        _workers = new Thread[_options.Workers];
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            int index = i;
+            _workers[i] = new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"StarStudio model {i}" };
+            _workers[i].Start();
+        }
+    }
+
+    public ModelState State { get; private set; } = ModelState.Loading;
+    public ModelInfo? Info { get; private set; }
+    /// <summary>Why the model could not be loaded (State == Failed).</summary>
+    public string? LoadError { get; private set; }
+    /// <summary>Completes when loading finished, successfully or not.</summary>
+    public Task Loaded => _loaded.Task;
+    /// <summary>Raised (on a model thread) when the state or the queue changes.</summary>
+    public event Action? Changed;
+
+    public int QueueLength { get { lock (_gate) return _pending.Count; } }
+    public int Running => Volatile.Read(ref _running);
+    /// <summary>Mean wall time per image row of recent jobs (NaN before the first one).</summary>
+    public double AverageMsPerRow { get { lock (_gate) return _avgMsPerRow; } }
+
+    /// <summary>Validation against the loaded model (only the model-independent checks while it loads).</summary>
+    public IReadOnlyList<ValidationError> Validate(GenerationRequest request) =>
+        Info is { } info ? GenerationValidator.Check(request, info.Limits) : [];
+
+    /// <summary>How the text encoder sees a prompt (unknown words, truncation) without touching tensors; null for models without a word vocabulary.</summary>
+    public PromptReport? InspectPrompt(string prompt) =>
+        _model?.TextEncoder is WordTextEncoder words ? words.Tokenizer.Encode(prompt, words.MaxTokens).Report : null;
+
+    /// <summary>Holds queued jobs (running ones finish); for maintenance and for tests of the queue.</summary>
+    public void Pause() => _resumed.Reset();
+    public void Resume() => _resumed.Set();
+
+    /// <summary>
+    /// Queues a generation. Invalid requests throw <see cref="InvalidGenerationRequestException"/> here, before queueing.
+    /// Cancelling the token removes a queued job or stops a running one within one scale.
+    /// </summary>
+    public GenerationJob Submit(GenerationRequest request, CancellationToken cancellationToken = default) =>
+        SubmitGroup([request], cancellationToken);
+
+    /// <summary>Queues several requests as one job that runs them in step, scale by scale (frames carry the column).</summary>
+    /// <param name="keepInHistory">False for replays (the scale explorer) that would only duplicate a stored image.</param>
+    public GenerationJob SubmitGroup(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default, bool keepInHistory = true)
+    {
+        if (State == ModelState.Failed) throw new InvalidOperationException($"The model could not be loaded: {LoadError}");
+        if (Info is { } info) foreach (var request in requests) GenerationValidator.Validate(request, info.Limits);
+        var job = new GenerationJob(requests, cancellationToken) { KeepInHistory = keepInHistory };
+        int ahead;
+        lock (_gate)
+        {
+            if (_pending.Count >= _options.MaxQueue)
+                throw new InvalidOperationException($"The queue is full ({_options.MaxQueue} jobs); try again in a moment.");
+            _pending.AddLast(job);
+            ahead = _pending.Count - 1 + _running;
+        }
+        job.Post(new JobQueued(ahead, EtaFor(ahead, job.Rows)));
+        cancellationToken.Register(() =>
+        {
+            bool removed;
+            lock (_gate) removed = _pending.Remove(job);
+            if (removed) { job.Finish(new JobCancelled()); PublishPositions(); }
+        });
+        _available.Release();
+        Changed?.Invoke();
+        return job;
+    }
+
+    double EtaFor(int ahead, int rows)
+    {
+        double per = AverageMsPerRow;
+        if (double.IsNaN(per)) return double.NaN;
+        return per * (ahead + rows) / _workers.Length;
+    }
+
+    void PublishPositions()
+    {
+        List<(GenerationJob Job, int Ahead)> snapshot;
+        lock (_gate) snapshot = _pending.Select((j, i) => (j, i + _running)).ToList();
+        foreach (var (job, ahead) in snapshot) job.Post(new JobQueued(ahead, EtaFor(ahead, job.Rows)));
+        Changed?.Invoke();
+    }
+
+    void WorkerLoop(int index)
+    {
+        if (index == 0) Load();
+        _loaded.Task.Wait();
+        var token = _shutdown.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                _available.Wait(token);
+                _resumed.Wait(token);
+                GenerationJob? job;
+                lock (_gate)
+                {
+                    job = _pending.First?.Value;
+                    if (job is null) continue; // cancelled while queued
+                    _pending.RemoveFirst();
+                    _running++;
+                }
+                PublishPositions();
+                try { Run(job); }
+                finally
+                {
+                    lock (_gate) _running--;
+                    Changed?.Invoke();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
+    }
+
+    void Load()
+    {
+        try
+        {
+            TorchNativeLoader.Ensure(m => _log.LogInformation("{Message}", m));
+            (ScaleWiseModel model, string source, bool random) = LoadConfigured();
+            _model = model;
+            _pipeline = new GenerationPipeline(model);
+            int resolution = model.Transformer.PatchNums[^1] * model.Vae.Config.DownsampleFactor;
+            Info = new ModelInfo(model.Name, source, random, model.Limits, resolution);
+            State = ModelState.Ready;
+            _log.LogInformation("Model {Name} ready ({Source}).", model.Name, source);
+        }
+        catch (Exception e)
+        {
+            LoadError = e.Message;
+            State = ModelState.Failed;
+            _log.LogError(e, "Model load failed; the app keeps serving without it.");
+        }
+        _loaded.TrySetResult();
+        Changed?.Invoke();
+    }
+
+    (ScaleWiseModel, string, bool) LoadConfigured()
+    {
+        if (!string.IsNullOrWhiteSpace(_options.ModelFolder))
+            return (ModelStore.Load(_options.ModelFolder), _options.ModelFolder, false);
+        if (!_options.ForceRandom && ModelStore.DefaultModelFolder() is { } folder)
+            return (ModelStore.Load(folder), folder, false);
+        return (RandomModels.Create(_options.RandomPreset), $"random weights ({_options.RandomPreset})", true);
+    }
+
+    void Run(GenerationJob job)
+    {
+        if (job.CancellationToken.IsCancellationRequested) { job.Finish(new JobCancelled()); return; }
+        var clock = Stopwatch.StartNew();
+        job.Post(new JobStarted(EtaFor(0, job.Rows)));
+        int n = job.Requests.Count;
+        var streams = new IEnumerator<ScaleFrame>?[n];
+        try
+        {
+            for (int c = 0; c < n; c++) streams[c] = _pipeline!.Generate(job.Requests[c], job.CancellationToken).GetEnumerator();
+            var timings = Enumerable.Range(0, n).Select(_ => new List<ScaleTimings>()).ToArray();
+            var finals = new IReadOnlyList<RgbImage>?[n];
+            var scales = Enumerable.Range(0, n).Select(_ => new List<ScaleFrame>()).ToArray();
+            Task encoded = Task.CompletedTask;
+            // In step: scale k of every column before scale k+1 of any (all columns share the model's schedule).
+            for (bool more = true; more;)
+            {
+                more = false;
+                for (int c = 0; c < n; c++)
+                {
+                    if (!streams[c]!.MoveNext()) continue;
+                    more = true;
+                    var frame = streams[c]!.Current;
+                    timings[c].Add(frame.Timings);
+                    scales[c].Add(frame with { Images = null });
+                    if (frame.IsLast) finals[c] = frame.Images;
+                    // PNG encoding (tens of ms at 1024 px) runs off the model thread, in frame order, while the
+                    // next scale computes.
+                    int column = c;
+                    encoded = encoded.ContinueWith(_ =>
+                    {
+                        var pngs = frame.Images?.Select(img => PngWriter.Encode(img)).ToArray();
+                        job.Post(new JobFrame(new WebFrame(frame.ScaleIndex, frame.ScaleCount, frame.Side, pngs,
+                            frame.Tokens, frame.Confidence, frame.Timings, frame.Notices), column));
+                    }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+                }
+            }
+            encoded.Wait(); // every frame is out before the result
+            double wallMs = clock.Elapsed.TotalMilliseconds;
+            var results = new GenerationResult[n];
+            for (int c = 0; c < n; c++)
+            {
+                var request = job.Requests[c];
+                // A lone job's time is its wall time; in a group each column reports its own compute.
+                double totalMs = n == 1 ? wallMs : timings[c].Sum(t => t.TransformerMs + t.SamplingMs + t.DecodeMs);
+                results[c] = Finish(job.KeepInHistory, request, finals[c]!, timings[c], scales[c], totalMs);
+            }
+            lock (_gate)
+            {
+                double perRow = wallMs / job.Rows;
+                _avgMsPerRow = double.IsNaN(_avgMsPerRow) ? perRow : 0.7 * _avgMsPerRow + 0.3 * perRow;
+            }
+            job.Finish(new JobCompleted(results));
+        }
+        catch (OperationCanceledException) when (job.CancellationToken.IsCancellationRequested)
+        {
+            job.Finish(new JobCancelled());
+        }
+        catch (Exception e)
+        {
+            // The error goes to this job's owner only; the worker and everyone else's jobs carry on.
+            _log.LogError(e, "Generation failed.");
+            job.Finish(new JobFailed(e.Message));
+        }
+        finally
+        {
+            foreach (var stream in streams) stream?.Dispose();
+        }
+    }
+
+    GenerationResult Finish(bool keepInHistory, GenerationRequest request, IReadOnlyList<RgbImage> final, List<ScaleTimings> timings, List<ScaleFrame> scales, double totalMs)
+    {
+        var info = Info!;
+        var metadata = Enumerable.Range(0, request.Rows)
+            .Select(r => GenerationMetadata.For(request, r, info.Name, info.Limits.PatchNums, totalMs)).ToArray();
+        var finalPngs = final.Select((img, r) => PngWriter.Encode(img, metadata[r].ToPngText())).ToArray();
+        var tokenMaps = Enumerable.Range(0, request.Rows)
+            .Select(r => new ScaleMaps(scales.Select(f => f.Tokens[r]).ToArray(), scales.Select(f => f.Confidence[r]).ToArray())).ToArray();
+        var ids = keepInHistory ? _history.AddAll(metadata, finalPngs, timings, tokenMaps) : [];
+        return new GenerationResult(finalPngs, metadata, ids, timings, totalMs);
+    }
+
+    public void Dispose()
+    {
+        _shutdown.Cancel();
+        _resumed.Set();
+        foreach (var w in _workers) w.Join(TimeSpan.FromSeconds(10));
+        lock (_gate)
+        {
+            foreach (var job in _pending) job.Finish(new JobCancelled());
+            _pending.Clear();
+        }
+        // The model's tensors belong to worker 0, which has exited; freeing native memory from here is safe.
+        _model?.Dispose();
+        _shutdown.Dispose();
+        _available.Dispose();
+        _resumed.Dispose();
+    }
+}

@@ -1,0 +1,22 @@
+namespace StarStudio.Web.Services;
+
+/// <summary>The "StarStudio" section of appsettings (or --StarStudio:Key=value on the command line).</summary>
+public sealed class StarStudioOptions
+{
+    public const string Section = "StarStudio";
+
+    /// <summary>Model folder (model.json + safetensors). Empty: the default model (ModelStore.LoadDefault).</summary>
+    public string? ModelFolder { get; set; }
+    /// <summary>
+    /// Random-weight preset (RandomModels) used when no model folder is configured and no default model exists yet.
+    /// Setting it together with <see cref="ForceRandom"/> skips the default model (tests, demos of the UI).
+    /// </summary>
+    public string RandomPreset { get; set; } = "tiny-star";
+    public bool ForceRandom { get; set; }
+    /// <summary>Generations run at once (each on its own model thread). One keeps the CPU for one user at a time.</summary>
+    public int Workers { get; set; } = 1;
+    /// <summary>Folder of the history database; empty: "data" under the content root.</summary>
+    public string? DataFolder { get; set; }
+    /// <summary>Most queued jobs before new ones are refused (protects memory under load).</summary>
+    public int MaxQueue { get; set; } = 64;
+}
