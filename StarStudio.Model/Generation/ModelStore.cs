@@ -68,6 +68,10 @@ public static class ModelStore
     /// <summary>Writes a model folder that <see cref="Load"/> reads back exactly.</summary>
     public static string Save(ScaleWiseModel model, string folder, string? description = null)
     {
+        // Official models live in their own folders (model.json written by `models add`); re-saving would drop the
+        // tokenizer files and the preset, so it is refused rather than writing a folder that cannot load.
+        if (model.TextEncoder is ClipTextModel)
+            throw new NotSupportedException($"'{model.Name}' uses a CLIP text tower from an official folder; keep that folder (use `starstudio convert` for safetensors) instead of saving a copy.");
         Directory.CreateDirectory(folder);
         var manifest = new ModelManifest { Name = model.Name, Description = description, PatchNums = [.. model.Transformer.PatchNums] };
         manifest.SetComponent(ModelFileRoles.VqVae, model.Vae.Config);

@@ -29,7 +29,7 @@ public static class TimeEstimator
         ? MeasureStar(preset.Name, star, batch, cfg, progress)
         : MeasureVar(preset.Name, preset.Var!, batch, cfg, progress);
 
-    public static TimeEstimate MeasureStar(string name, StarConfig config, int batch, bool cfg, Action<string>? progress = null)
+    public static TimeEstimate MeasureStar(string name, StarConfig config, int batch, bool cfg, Action<string>? progress = null, int matmulSize = 2048)
     {
         int rows = cfg ? 2 * batch : batch;
         var prefix = Prefix(config.PatchNums);
@@ -42,17 +42,17 @@ public static class TimeEstimator
         }
         var shape = new TransformerShape(config.Depth, config.Width, config.MlpRatio, config.VocabSize, config.PatchNums,
             config.EnableCross ? MemoryEstimator.ClipTokens : 0, config.TextDim, AdaLn: false);
-        return Run(name, rows, prefix, shape, d => new StarTransformer(Cut(d)), Cond, progress);
+        return Run(name, rows, prefix, shape, d => new StarTransformer(Cut(d)), Cond, progress, matmulSize);
     }
 
-    public static TimeEstimate MeasureVar(string name, VarConfig config, int batch, bool cfg, Action<string>? progress = null)
+    public static TimeEstimate MeasureVar(string name, VarConfig config, int batch, bool cfg, Action<string>? progress = null, int matmulSize = 2048)
     {
         int rows = cfg ? 2 * batch : batch;
         var prefix = Prefix(config.PatchNums);
         var shape = new TransformerShape(config.Depth, config.Width, config.MlpRatio, config.VocabSize, config.PatchNums, 0, 0, AdaLn: true);
         return Run(name, rows, prefix, shape,
             d => new VarTransformer(config with { Depth = d, Width = config.Width, Heads = config.Heads, PatchNums = prefix }),
-            () => new ClassConditioning(zeros(rows, dtype: ScalarType.Int64).DetachFromDisposeScope()), progress);
+            () => new ClassConditioning(zeros(rows, dtype: ScalarType.Int64).DetachFromDisposeScope()), progress, matmulSize);
     }
 
     static int[] Prefix(IReadOnlyList<int> patchNums)
@@ -69,11 +69,11 @@ public static class TimeEstimator
     }
 
     static TimeEstimate Run(string name, int rows, int[] prefix, TransformerShape full, Func<int, IScaleWiseTransformer> build,
-        Func<ScaleConditioning> makeCond, Action<string>? progress)
+        Func<ScaleConditioning> makeCond, Action<string>? progress, int matmulSize)
     {
         progress ??= _ => { };
-        progress("Measuring the fp32 matmul roofline...");
-        double matmul = Roofline.MatmulGflops(CPU, 2048, repeats: 5);
+        progress($"Measuring the fp32 matmul roofline ({matmulSize}^3)...");
+        double matmul = Roofline.MatmulGflops(CPU, matmulSize, repeats: 5);
         var cond = makeCond();
         try
         {

@@ -116,7 +116,7 @@ public sealed class MemoryAndCatalogTests
     public void TimeEstimate_ScalesTheMeasuredLayerRateToTheWholeModel()
     {
         var config = OfficialFiles.TinyStar(sampler: false) with { Depth = 6, Width = 128, Heads = 2 };
-        var t = TimeEstimator.MeasureStar("tiny", config, batch: 1, cfg: true);
+        var t = TimeEstimator.MeasureStar("tiny", config, batch: 1, cfg: true, matmulSize: 256);
         Assert.Equal(2, t.Rows);
         Assert.Equal([1, 2, 3, 4], t.MeasuredPatchNums);
         var shape = new TransformerShape(6, 128, 4.0, 64, config.PatchNums, MemoryEstimator.ClipTokens, 16, AdaLn: false);

@@ -168,3 +168,28 @@ internal static class OfficialFiles
         foreach (var t in state.Values) t.Dispose();
     }
 }
+
+/// <summary>Full-size files without the bytes: a real safetensors header over a sparse data section (no disk, no memory).</summary>
+internal static class SparseSafetensors
+{
+    public static void Write(string path, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        var header = new Dictionary<string, object>();
+        long offset = 0;
+        foreach (var (name, shape) in shapes.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            long bytes = shape.Aggregate(4L, (a, b) => a * b);
+            header[name] = new { dtype = "F32", shape, data_offsets = new[] { offset, offset + bytes } };
+            offset += bytes;
+        }
+        var json = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var f = File.Create(path);
+        Span<byte> len = stackalloc byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)json.Length);
+        f.Write(len);
+        f.Write(json);
+        f.SetLength(8 + json.Length + offset);
+    }
+}
+

@@ -119,6 +119,37 @@ public sealed class OfficialImporterTests
     static ImportReport DetectFromShapes(Dictionary<string, long[]> shapes, string fileName) =>
         OfficialImporter.DetectTransformer(new CheckpointShapes(fileName, CheckpointFormat.PyTorchZip, ["trainer", "var_wo_ddp"], shapes, 0), new ImportOptions());
 
+    [Theory]
+    [InlineData("star-d30-1024-sampler", "var_rope_d30_1024_sampler_mask-ar-ckpt.safetensors")]
+    [InlineData("star-d16-512", "star_d16_512-ar-ckpt.safetensors")]
+    [InlineData("var-d36", "var_d36.safetensors")]
+    [InlineData("cca-var-d16", "var_d16_cca.safetensors")]
+    public void Inspect_FullSizeOfficialShapesDetectTheirPreset(string preset, string fileName)
+    {
+        // Full-size headers over sparse files: every real key and shape, no bytes on disk and no memory used.
+        using var dir = new TempDir();
+        var p = OfficialPresets.Get(preset);
+        var meta = new TorchSharp.torch.Device(TorchSharp.DeviceType.META);
+        using (var t = p.Star is { } s ? (TorchSharp.torch.nn.Module)new Model.Transformers.StarTransformer(s, meta) : new Model.Transformers.VarTransformer(p.Var!, meta))
+            SparseSafetensors.Write(Path.Combine(dir.Path, fileName), CheckpointShapes.Of(t));
+        using (var vae = new Model.Vae.VQVAE(Model.Vae.VqVaeConfig.Official, meta)) // trained at 256 px: 10-scale statistic
+            SparseSafetensors.Write(Path.Combine(dir.Path, "vae_ch160v4096z32.safetensors"), CheckpointShapes.Of(vae));
+        if (p.Star is not null)
+        {
+            var clip = new Model.Text.Clip.ClipTextConfig(); // SD 2.1
+            Directory.CreateDirectory(Path.Combine(dir.Path, "text_encoder"));
+            File.WriteAllText(Path.Combine(dir.Path, "text_encoder", "config.json"),
+                """{"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23, "num_attention_heads": 16, "hidden_act": "gelu", "vocab_size": 49408}""");
+            using (var c = new Model.Text.Clip.ClipTextModel(clip, device: meta))
+                SparseSafetensors.Write(Path.Combine(dir.Path, "text_encoder", "model.safetensors"), CheckpointShapes.Of(c));
+            OfficialFiles.WriteTokenizer(dir.Path, maxLength: 77);
+        }
+        var report = OfficialImporter.Inspect(dir.Path);
+        Assert.True(report.Ok, string.Join("\n", report.Lines()));
+        Assert.Equal(preset, report.Preset?.Name);
+        Assert.All(report.Checks, c => Assert.True(c.Matched > 10));
+    }
+
     [Fact]
     public void Presets_CoverTheReleasedModels()
     {
