@@ -3,6 +3,9 @@ using System.Globalization;
 using Spectre.Console;
 using StarStudio.Model.Benchmarks;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Models;
+using StarStudio.Model.Presets;
+using StarStudio.Model.Runtime;
 
 namespace StarStudio.Cli.Commands;
 
@@ -20,6 +23,10 @@ static class BenchCommand
         cmd.SetAction(p => CliErrors.Run(() =>
         {
             var options = new BenchOptions(p.GetValue(preset)!, p.GetValue(batch), p.GetValue(cfg), p.GetValue(runs), p.GetValue(device)!);
+            // Refuse a run this machine can't hold (with the estimate) instead of swapping or being killed.
+            if ((OfficialPresets.Find(options.Preset) ?? OfficialPresets.Find(options.Preset + "-sampler")) is { } official
+                && ComputeDevice.Resolve(options.Device).type == TorchSharp.DeviceType.CPU)
+                MemoryEstimator.EnsureFits(MemoryEstimator.ForPreset(official, options.Batch, options.Cfg > 0), MemoryEstimator.AvailableBytes());
             var report = PipelineBenchmark.Run(options, m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"));
             Print(report);
             return 0;

@@ -67,6 +67,11 @@ public sealed class ModelManifest
     /// <summary>Side length in tokens of each scale, smallest first (e.g. 1, 2, 3, 4, 5, 6, 8, 10, 13, 16).</summary>
     public int[]? PatchNums { get; set; }
     public TextEncoderManifest? TextEncoder { get; set; }
+    /// <summary>The official preset the weights were checked against (e.g. "star-d30-1024-sampler"), when imported.</summary>
+    public string? Preset { get; set; }
+    /// <summary>Role -> where the state dict sits inside its file ("trainer/var_wo_ddp" for STAR trainer checkpoints;
+    /// for safetensors a dotted key prefix). Absent roles use the file's root (or auto-detection for torch.save files).</summary>
+    public Dictionary<string, string>? KeyPaths { get; set; }
     /// <summary>Role -> file path relative to the manifest's folder, with '/' separators.</summary>
     public Dictionary<string, string> Files { get; set; } = new(StringComparer.Ordinal);
 

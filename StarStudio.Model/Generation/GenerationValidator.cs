@@ -13,6 +13,8 @@ public sealed record ModelLimits(int VocabSize, bool TextConditional, int NumCla
     int MaxRows = GenerationValidator.MaxBatch)
 {
     public int ScaleCount => PatchNums.Count;
+    /// <summary>STAR with the reference's batch-broadcast cross-attention: one prompt per run.</summary>
+    public bool CrossAttentionBatchQuirk => MaxRows == 1;
 }
 
 /// <summary>One problem with a request, tied to the field a form would show it next to.</summary>
@@ -52,7 +54,8 @@ public static class GenerationValidator
         }
         if (r.Rows > m.MaxRows)
             Fail("batch", m.MaxRows == 1
-                ? "This model reproduces the reference's cross-attention batch quirk (row 0's text leaks into every row), so it generates one image at a time."
+                ? "This model reproduces the reference's cross-attention batch quirk (official STAR weights: row 0's text leaks into every row), so it generates one image at a time; " +
+                  "run the prompts one by one, or set cross_attention_batch_quirk to false in model.json for per-sample cross-attention."
                 : $"Batch of {r.Rows} is too large: at most {m.MaxRows} images at once.");
         if (double.IsNaN(r.Cfg) || r.Cfg < 0 || r.Cfg > MaxCfg) Fail("cfg", $"CFG must be between 0 and {MaxCfg} (got {r.Cfg}).");
         if (r.TopK < 0 || r.TopK > m.VocabSize) Fail("top-k", $"Top-k must be between 0 (off) and the vocabulary size {m.VocabSize} (got {r.TopK}).");
