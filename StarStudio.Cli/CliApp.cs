@@ -4,7 +4,7 @@ using StarStudio.Model.Runtime;
 
 namespace StarStudio.Cli;
 
-/// <summary>The `starstudio` command line: generate, inspect, bench.</summary>
+/// <summary>The `starstudio` command line: generate, inspect, bench, train, data, eval.</summary>
 public static class CliApp
 {
     public static async Task<int> RunAsync(string[] args, TextWriter? output = null)
@@ -14,6 +14,9 @@ public static class CliApp
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         var config = new InvocationConfiguration();
         if (output is not null) config.Output = output;
         return await root.Parse(args).InvokeAsync(config);
