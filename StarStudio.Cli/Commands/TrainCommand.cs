@@ -20,14 +20,23 @@ static class TrainCommand
         public readonly Option<int> SampleEvery = new("--sample-every") { Description = "Steps between sample grids (0 = only at the end).", DefaultValueFactory = _ => 250 };
         public readonly Option<int?> MaxSteps = new("--max-steps") { Description = "Stop after this many steps of this invocation (resume later)." };
         public readonly Option<bool> Fresh = new("--fresh") { Description = "Ignore an existing checkpoint and start the stage over." };
+        public readonly Option<int?> Warmup = new("--warmup") { Description = "Linear warm-up steps of the learning rate." };
+        public readonly Option<int> Threads = new("--threads") { Description = "CPU threads for torch (0 = torch's default; 1 is faster on a busy machine).", DefaultValueFactory = _ => 0 };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Run, Preset, Steps, Batch, Lr, Seed, CheckpointEvery, SampleEvery, MaxSteps, Fresh }) c.Options.Add(o);
+            foreach (var o in new Option[] { Run, Preset, Steps, Batch, Lr, Seed, CheckpointEvery, SampleEvery, MaxSteps, Fresh, Warmup, Threads }) c.Options.Add(o);
         }
 
-        public TrainOptions Build(ParseResult p, TrainOptions defaults) => defaults with
+        public TrainOptions Build(ParseResult p, TrainOptions defaults)
         {
+            if (p.GetValue(Threads) is > 0 and var n) TorchSharp.torch.set_num_threads(n);
+            return Make(p, defaults);
+        }
+
+        TrainOptions Make(ParseResult p, TrainOptions defaults) => defaults with
+        {
+            WarmupSteps = p.GetValue(Warmup) ?? defaults.WarmupSteps,
             RunFolder = p.GetValue(Run)!,
             Preset = p.GetValue(Preset)!,
             Steps = p.GetValue(Steps) ?? defaults.Steps,

@@ -23,6 +23,9 @@ public sealed class VqVaeTrainer : TrainerBase
     {
         manual_seed(options.Seed);
         _vae = new VQVAE(Preset.Vae with { TestMode = false });
+        // VAR quant.py eini(-1): a near-zero codebook, so early scales do not add large random vectors to f_hat;
+        // dead-code restarts then move entries onto real residuals.
+        using (no_grad()) _vae.Quantize.Embedding.weight!.uniform_(-1.0 / Preset.Vae.VocabSize, 1.0 / Preset.Vae.VocabSize);
         _vae.train();
         _optim = new AdamW(Named("vqvae", _vae), beta1: 0.9, beta2: 0.95, weightDecay: options.WeightDecay, noDecay: NoDecay);
     }
@@ -31,30 +34,54 @@ public sealed class VqVaeTrainer : TrainerBase
     protected override IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules => [("vqvae", _vae)];
     protected override AdamW Optimizer => _optim;
 
+    /// <summary>
+    /// Steps trained as a plain autoencoder (decoder on the continuous latent) before the quantiser is switched on: the
+    /// pixels path learns in a few hundred steps, then the codebook starts from residuals of useful features.
+    /// </summary>
+    public int ContinuousSteps => (int)(Options.Steps * 0.3);
+
     protected override StepResult TrainStep(int step, double lr)
     {
         using var scope = NewDisposeScope();
         var (x, _) = ShapesBatches.Load(Train, (long)step * Options.BatchSize, Options.BatchSize);
         _vae.train();
-        var outp = _vae.forward(x, true);
-        var rec = outp.Rec_B3HW;
+        bool quantise = step >= ContinuousSteps;
+        int restarted = 0;
+        double fRms = double.NaN, errRms = double.NaN;
+        // The first quantised step starts every code from the batch's residuals.
+        if (quantise && step == ContinuousSteps) (restarted, fRms, errRms) = RestartDeadCodes(x);
+        Tensor rec, vqLoss;
+        IReadOnlyList<double>? usages = null;
+        if (quantise)
+        {
+            var outp = _vae.forward(x, true);
+            (rec, vqLoss, usages) = (outp.Rec_B3HW, outp.VqLoss, outp.Usages);
+        }
+        else
+        {
+            var f = _vae.Features(x);
+            rec = _vae.Decoder.call(_vae.PostQuantConv.call(f));
+            vqLoss = f.pow(2).mean() * 1e-3;   // keeps the latent from drifting to large values before it is quantised
+        }
         var mse = F.mse_loss(rec, x);
         var l1 = F.l1_loss(rec, x);
-        var loss = l1 + mse + outp.VqLoss;
+        var loss = l1 + mse + vqLoss;
         _optim.ZeroGrad();
         loss.backward();
         double gradNorm = _optim.ClipGradNorm(Options.GradClip);
         _optim.Step(lr);
-        int restarted = (step + 1) % RestartEvery == 0 ? RestartDeadCodes(x) : 0;
+        if (quantise && step != ContinuousSteps && (step + 1) % RestartEvery == 0) (restarted, fRms, errRms) = RestartDeadCodes(x);
         double mseV = mse.item<float>();
         return new StepResult(loss.item<float>(), new Dictionary<string, double>
         {
             ["mse"] = mseV,
             ["psnr"] = 10 * Math.Log10(4.0 / Math.Max(mseV, 1e-12)),
-            ["vq"] = outp.VqLoss.item<float>(),
-            ["usage"] = outp.Usages!.Average(),
+            ["vq"] = quantise ? vqLoss.item<float>() : double.NaN,
+            ["usage"] = usages?.Average() ?? double.NaN,
             ["grad_norm"] = gradNorm,
             ["restarted"] = restarted,
+            ["f_rms"] = fRms,
+            ["err_rms"] = errRms,
         });
     }
 
@@ -62,7 +89,8 @@ public sealed class VqVaeTrainer : TrainerBase
     /// Codes that no position of the current batch picks, at any scale, are moved onto random residual vectors of the
     /// batch (drawn from every scale), so a small codebook does not collapse onto a few entries.
     /// </summary>
-    int RestartDeadCodes(Tensor x)
+    /// <returns>Codes moved, and the RMS of the features and of the final quantisation error (before the move).</returns>
+    (int Restarted, double FRms, double ErrRms) RestartDeadCodes(Tensor x)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -86,14 +114,15 @@ public sealed class VqVaeTrainer : TrainerBase
             if (si != pn.Count - 1) h = F.interpolate(h, [H, W], mode: InterpolationMode.Bicubic, align_corners: false);
             f_rest = f_rest - q.PhiFor(si, pn.Count).call(h.contiguous());
         }
+        double fRms = f.pow(2).mean().sqrt().item<float>(), errRms = f_rest.pow(2).mean().sqrt().item<float>();
         var dead = hits_V.eq(0).nonzero().view(-1);
         int nDead = (int)dead.shape[0];
-        if (nDead == 0) return 0;
+        if (nDead == 0) return (0, fRms, errRms);
         var all = cat(pool, 0);
         var pick = randint(all.shape[0], [nDead]);
         var weight = q.Embedding.weight!;
         weight.index_copy_(0, dead, all.index_select(0, pick) + randn(nDead, C) * 1e-3);
-        return nDead;
+        return (nDead, fRms, errRms);
     }
 
     /// <summary>Originals of the validation split next to their reconstructions.</summary>
