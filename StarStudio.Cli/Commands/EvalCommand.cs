@@ -24,13 +24,21 @@ static class EvalCommand
         var batch = new Option<int>("--batch") { Description = "Prompts per generation batch.", DefaultValueFactory = _ => 25 };
         var failures = new Option<string?>("--failures") { Description = "PNG grid of failed prompts (with what went wrong).", DefaultValueFactory = _ => "eval_failures.png" };
         var latency = new Option<int>("--latency-runs") { Description = "Also time one image with every preview decoded (median of N runs; 0 = skip).", DefaultValueFactory = _ => 0 };
+        var groundTruth = new Option<bool>("--ground-truth") { Description = "Validate the evaluator itself on the generator's own renders of the prompts (no model needed)." };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
         var cmd = new Command("eval", "ShapesEval: generate held-out ShapesWorld prompts and check every claim (per-category accuracy, time per image, failure grid).");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare, groundTruth }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
+            if (p.GetValue(groundTruth))
+            {
+                var table = ShapesEvaluator.ValidateOnGroundTruth(p.GetValue(count), p.GetValue(dataSeed));
+                AnsiConsole.MarkupLine($"[grey]ShapesEval on {table.Total} ground-truth renders (64x64, data seed {p.GetValue(dataSeed)})[/]");
+                Console.WriteLine(table.ToMarkdown());
+                return 0;
+            }
             using var model = models.Load(p);
             if (!model.Limits.TextConditional) throw new ArgumentException("ShapesEval needs a text-conditional (STAR) model.");
             int n = p.GetValue(count);

@@ -35,8 +35,9 @@ public sealed class AdamW : IDisposable
 
     public void ZeroGrad()
     {
+        using var _ = no_grad();
         foreach (var s in _slots)
-            if (s.Param.grad is { } g) { g.Dispose(); s.Param.grad = null; }
+            if (s.Param.grad is { } g) { g.zero_(); g.Dispose(); }
     }
 
     /// <summary>Clips the global gradient norm to maxNorm (no clipping when maxNorm &lt;= 0); returns the norm before clipping.</summary>
