@@ -5,7 +5,7 @@ using StarStudio.Model.Runtime;
 
 namespace StarStudio.Cli;
 
-/// <summary>The `starstudio` command line: generate, inspect, bench, models, convert, estimate.</summary>
+/// <summary>The `starstudio` command line: generate, inspect, bench, models, convert, estimate, train, data, eval.</summary>
 public static class CliApp
 {
     public static async Task<int> RunAsync(string[] args, TextWriter? output = null)
@@ -25,6 +25,9 @@ public static class CliApp
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(EstimateCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         var config = new InvocationConfiguration();
         if (output is not null) config.Output = output;
         return await root.Parse(args).InvokeAsync(config);

@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Shapes;
+using StarStudio.Model.Training;
+
+namespace StarStudio.Cli.Commands;
+
+/// <summary>`starstudio eval`: ShapesEval accuracy per category on held-out prompts, time per image, failure grid.</summary>
+static class EvalCommand
+{
+    public static Command Create()
+    {
+        var models = new ModelOptions();
+        var count = new Option<int>("--prompts") { Description = "Held-out prompts to generate (categories in turn).", DefaultValueFactory = _ => 300 };
+        var cfg = new Option<double>("--cfg") { Description = "Guidance weight at the last scale (0 = guidance-free).", DefaultValueFactory = _ => 4.0 };
+        var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = off).", DefaultValueFactory = _ => 0 };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (0 = off).", DefaultValueFactory = _ => 0.8 };
+        var smooth = new Option<bool>("--more-smooth") { Description = "Gumbel-softmax mixture of codebook vectors." };
+        var stable = new Option<bool>("--stable") { Description = "STAR's stable sampler (needs a sampler head)." };
+        var seed = new Option<long>("--seed") { Description = "Prompt i uses seed SEED+i.", DefaultValueFactory = _ => 0 };
+        var dataSeed = new Option<int>("--data-seed") { Description = "Seed of the held-out prompt list.", DefaultValueFactory = _ => 0 };
+        var batch = new Option<int>("--batch") { Description = "Prompts per generation batch.", DefaultValueFactory = _ => 25 };
+        var failures = new Option<string?>("--failures") { Description = "PNG grid of failed prompts (with what went wrong).", DefaultValueFactory = _ => "eval_failures.png" };
+        var latency = new Option<int>("--latency-runs") { Description = "Also time one image with every preview decoded (median of N runs; 0 = skip).", DefaultValueFactory = _ => 0 };
+        var groundTruth = new Option<bool>("--ground-truth") { Description = "Validate the evaluator itself on the generator's own renders of the prompts (no model needed)." };
+        var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
+
+        var cmd = new Command("eval", "ShapesEval: generate held-out ShapesWorld prompts and check every claim (per-category accuracy, time per image, failure grid).");
+        models.AddTo(cmd);
+        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare, groundTruth }) cmd.Options.Add(o);
+        cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
+        {
+            if (p.GetValue(groundTruth))
+            {
+                var table = ShapesEvaluator.ValidateOnGroundTruth(p.GetValue(count), p.GetValue(dataSeed));
+                AnsiConsole.MarkupLine($"[grey]ShapesEval on {table.Total} ground-truth renders (64x64, data seed {p.GetValue(dataSeed)})[/]");
+                Console.WriteLine(table.ToMarkdown());
+                return 0;
+            }
+            using var model = models.Load(p);
+            if (!model.Limits.TextConditional) throw new ArgumentException("ShapesEval needs a text-conditional (STAR) model.");
+            int n = p.GetValue(count);
+            if (n < 1) throw new ArgumentException("--prompts must be at least 1.");
+            int side = model.Vae.Config.ImageSide;
+            var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
+            var baseSettings = new EvalSettings
+            {
+                Cfg = p.GetValue(cfg), TopK = p.GetValue(topK), TopP = p.GetValue(topP), MoreSmooth = p.GetValue(smooth),
+                Stable = p.GetValue(stable), Seed = p.GetValue(seed), Batch = p.GetValue(batch),
+            };
+            var settings = p.GetValue(compare) ? CompareGrid(baseSettings, model.SamplerHead is not null) : [baseSettings];
+            var reports = new List<EvalReport>();
+            foreach (var s in settings)
+            {
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(model.Name)}: {n} held-out prompts, {Markup.Escape(s.ToString())}[/]");
+                var report = ModelEvaluation.Run(model, prompts, s, (done, total) =>
+                {
+                    if (done == total || done % 100 < s.Batch) Console.Error.Write($"\r  {done}/{total}");
+                }, ct);
+                Console.Error.WriteLine();
+                reports.Add(report);
+                if (settings.Count == 1) PrintTable(report);
+                else AnsiConsole.MarkupLine($"  overall [bold]{report.Table.Overall:P1}[/], min category {report.Table.Minimum:P1}, {report.MsPerImage:F1} ms/image");
+            }
+            if (settings.Count > 1) PrintComparison(reports);
+            if (p.GetValue(failures) is { Length: > 0 } failPath)
+            {
+                int written = ModelEvaluation.WriteFailures(failPath, reports[0]);
+                AnsiConsole.MarkupLine(written == 0 ? "No failures." : $"{written} failures of the first setting drawn to [bold]{Markup.Escape(failPath)}[/]");
+            }
+            if (p.GetValue(latency) is > 0 and var runs)
+            {
+                var lat = ModelEvaluation.Latency(model, prompts[0].Prompt, baseSettings, runs);
+                AnsiConsole.MarkupLine($"one image, every preview decoded ({baseSettings}): median [bold]{lat.MedianTotalMs:F1} ms[/] (min {lat.MinTotalMs:F1}), first preview after median [bold]{lat.MedianFirstPreviewMs:F1} ms[/], {lat.Runs} runs");
+            }
+            return 0;
+        })));
+        return cmd;
+    }
+
+    static List<EvalSettings> CompareGrid(EvalSettings b, bool stable)
+    {
+        var list = new List<EvalSettings>();
+        foreach (var c in new[] { 0.0, 2.0, 4.0, 6.0 }) list.Add(b with { Cfg = c, Stable = false, MoreSmooth = false });
+        list.Add(b with { Stable = false, MoreSmooth = true });
+        if (stable)
+        {
+            foreach (var c in new[] { 0.0, 4.0 }) list.Add(b with { Cfg = c, Stable = true, MoreSmooth = false });
+        }
+        return list;
+    }
+
+    static void PrintTable(EvalReport r)
+    {
+        var table = new Table().AddColumns("category", "images", "passed", "accuracy");
+        foreach (var c in r.Table.Categories)
+            table.AddRow(ShapesEvalTable.CategoryName(c.Category), $"{c.Total}", $"{c.Passed}", $"{c.Accuracy:P1}");
+        table.AddRow("[bold]overall[/] (mean of categories)", $"{r.Table.Total}", $"{r.Table.Passed}", $"[bold]{r.Table.Overall:P1}[/]");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"{r.MsPerImage.ToString("F1", CultureInfo.InvariantCulture)} ms per image (batches of {r.Settings.Batch}, final image only)");
+        Console.WriteLine(r.Table.ToMarkdown());
+    }
+
+    static void PrintComparison(IReadOnlyList<EvalReport> reports)
+    {
+        var cats = reports[0].Table.Categories.Select(c => c.Category).ToList();
+        var header = "| settings | " + string.Join(" | ", cats.Select(ShapesEvalTable.CategoryName)) + " | overall | ms/image |";
+        Console.WriteLine(header);
+        Console.WriteLine("|---|" + string.Concat(cats.Select(_ => "---:|")) + "---:|---:|");
+        foreach (var r in reports)
+        {
+            var accs = cats.Select(c => r.Table.Categories.First(x => x.Category == c).Accuracy);
+            Console.WriteLine($"| {r.Settings} | " + string.Join(" | ", accs.Select(a => $"{a * 100:F1}%")) + $" | **{r.Table.Overall * 100:F1}%** | {r.MsPerImage:F1} |");
+        }
+    }
+}

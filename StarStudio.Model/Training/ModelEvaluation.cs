@@ -1,0 +1,108 @@
+// StarStudio's own evaluation driver (no reference file): generates held-out ShapesWorld prompts with the engine's
+// pipeline in batches, scores them with ShapesEval, and times single-image generation with every preview decoded.
+using System.Diagnostics;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Shapes;
+
+namespace StarStudio.Model.Training;
+
+/// <summary>Sampler settings of one evaluation.</summary>
+public sealed record EvalSettings
+{
+    public double Cfg { get; init; } = 4.0;
+    public int TopK { get; init; }
+    public double TopP { get; init; } = 0.8;
+    public bool MoreSmooth { get; init; }
+    public bool Stable { get; init; }
+    /// <summary>Prompt i is generated with seed Seed + i.</summary>
+    public long Seed { get; init; }
+    /// <summary>Prompts per generation batch (rows are independent: per-row seeds).</summary>
+    public int Batch { get; init; } = 25;
+
+    public override string ToString() =>
+        $"cfg {Cfg}, top-k {TopK}, top-p {TopP}, more-smooth {(MoreSmooth ? "on" : "off")}, {(Stable ? "stable sampler" : "standard sampler")}";
+}
+
+public sealed record EvalReport(EvalSettings Settings, ShapesEvalTable Table, IReadOnlyList<PromptEvaluation> Results, double MsPerImage);
+
+/// <summary>Latency of one image with every scale's preview decoded.</summary>
+public sealed record LatencyReport(int Runs, double MedianTotalMs, double MedianFirstPreviewMs, double MinTotalMs);
+
+public static class ModelEvaluation
+{
+    public static EvalReport Run(ScaleWiseModel model, IReadOnlyList<HeldOutPrompt> prompts, EvalSettings settings,
+        Action<int, int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (settings.Batch < 1) throw new ArgumentException("The evaluation batch must be at least 1.");
+        var pipeline = new GenerationPipeline(model);
+        var results = new List<PromptEvaluation>(prompts.Count);
+        var clock = Stopwatch.StartNew();
+        for (int start = 0; start < prompts.Count; start += settings.Batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var chunk = prompts.Skip(start).Take(settings.Batch).ToList();
+            var request = new GenerationRequest
+            {
+                Prompts = [.. chunk.Select(p => p.Prompt)],
+                Seeds = [.. Enumerable.Range(start, chunk.Count).Select(i => settings.Seed + i)],
+                Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP, MoreSmooth = settings.MoreSmooth,
+                StableSampling = settings.Stable, Previews = PreviewMode.None,
+            };
+            var last = pipeline.Generate(request, cancellationToken).Last();
+            for (int i = 0; i < chunk.Count; i++)
+            {
+                var img = ShapesBatches.FromFrame(last.Images![i]);
+                results.Add(new PromptEvaluation(chunk[i], img, ShapesEvaluator.Evaluate(img, chunk[i].Claims)));
+            }
+            progress?.Invoke(results.Count, prompts.Count);
+        }
+        double ms = clock.Elapsed.TotalMilliseconds / Math.Max(1, prompts.Count);
+        return new EvalReport(settings, ShapesEvaluator.Table(results), results, ms);
+    }
+
+    /// <summary>A contact sheet of the failures (at most <paramref name="max"/>), each captioned with what went wrong.</summary>
+    public static int WriteFailures(string path, EvalReport report, int max = 48)
+    {
+        var failures = report.Results.Where(r => !r.Result.Passed).Take(max).Select(r => (r.Image, r.Caption)).ToList();
+        if (failures.Count == 0) return 0;
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        ContactSheet.Write(path, failures, columns: 8, tileSize: 128);
+        return failures.Count;
+    }
+
+    /// <summary>
+    /// One image (batch 1) with every scale's preview fully decoded, after one warm-up: median wall time of the whole
+    /// generation and of the first preview (the 1x1 scale) from the request.
+    /// </summary>
+    public static LatencyReport Latency(ScaleWiseModel model, string prompt, EvalSettings settings, int runs = 11)
+    {
+        if (runs < 1) throw new ArgumentException("At least one run.");
+        var pipeline = new GenerationPipeline(model);
+        var totals = new List<double>();
+        var firsts = new List<double>();
+        for (int r = -1; r < runs; r++)
+        {
+            var request = new GenerationRequest
+            {
+                Prompts = [prompt], Seed = settings.Seed + r + 1, Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP,
+                MoreSmooth = settings.MoreSmooth, StableSampling = settings.Stable, Previews = PreviewMode.Full,
+            };
+            var clock = Stopwatch.StartNew();
+            double first = double.NaN;
+            foreach (var frame in pipeline.Generate(request))
+                if (double.IsNaN(first)) first = clock.Elapsed.TotalMilliseconds;
+            double total = clock.Elapsed.TotalMilliseconds;
+            if (r < 0) continue;
+            totals.Add(total);
+            firsts.Add(first);
+        }
+        return new LatencyReport(runs, Median(totals), Median(firsts), totals.Min());
+    }
+
+    static double Median(List<double> v)
+    {
+        var s = v.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+}

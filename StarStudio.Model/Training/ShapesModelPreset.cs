@@ -1,0 +1,69 @@
+// StarStudio's own design (no reference file): the sizes of the embedded ShapesWorld model and of a tiny twin for tests.
+using StarStudio.Model.Shapes;
+using StarStudio.Model.Text;
+using StarStudio.Model.Transformers;
+using StarStudio.Model.Vae;
+
+namespace StarStudio.Model.Training;
+
+/// <summary>
+/// Everything that fixes the architecture of a ShapesWorld STAR model: VQ-VAE, transformer and word text encoder.
+/// The default (<see cref="Shapes"/>) is the shipped model: 64x64 images, 8x downsampling to an 8x8 latent,
+/// six scales (1,2,3,4,6,8: 130 tokens), 256 codes of 8 channels, a width-128 depth-4 transformer.
+/// </summary>
+public sealed record ShapesModelPreset
+{
+    public required string Name { get; init; }
+    public required int ImageSize { get; init; }
+    public required VqVaeConfig Vae { get; init; }
+    public required StarConfig Star { get; init; }
+    public required WordTextEncoderConfig Text { get; init; }
+
+    public static readonly IReadOnlyList<int> ShapesPatchNums = [1, 2, 3, 4, 6, 8];
+
+    /// <summary>The embedded model (models/shapes-star).</summary>
+    public static ShapesModelPreset Shapes { get; } = new()
+    {
+        Name = "shapes-star",
+        ImageSize = 64,
+        Vae = new VqVaeConfig
+        {
+            VocabSize = 256, Cvae = 8, Ch = 16, ChMult = [1, 2, 2, 4], NumResBlocks = 1, NormGroups = 8,
+            VPatchNums = ShapesPatchNums, TestMode = false, UsingSa = false, UsingMidSa = true,
+        },
+        Star = new StarConfig
+        {
+            Depth = 4, Width = 128, Heads = 4, TextDim = 128, PatchNums = ShapesPatchNums, Cvae = 8, VocabSize = 256,
+            NumClasses = 1, StableSamplerHead = true, SampleFromIdx = 4, SamplerDepth = 1, RopeNorm = 8.0,
+        },
+        Text = new WordTextEncoderConfig(Dim: 128, Depth: 2, Heads: 4, MaxTokens: 24),
+    };
+
+    /// <summary>A few-second twin for tests: 32x32 images, 4 scales, width 32.</summary>
+    public static ShapesModelPreset Tiny { get; } = new()
+    {
+        Name = "shapes-tiny",
+        ImageSize = 32,
+        Vae = new VqVaeConfig
+        {
+            VocabSize = 32, Cvae = 4, Ch = 8, ChMult = [1, 1, 2, 2], NumResBlocks = 1, NormGroups = 4,
+            VPatchNums = [1, 2, 3, 4], TestMode = false, UsingSa = false, UsingMidSa = false,
+        },
+        Star = new StarConfig
+        {
+            Depth = 1, Width = 32, Heads = 2, TextDim = 16, PatchNums = [1, 2, 3, 4], Cvae = 4, VocabSize = 32,
+            NumClasses = 1, StableSamplerHead = true, SampleFromIdx = 2, SamplerDepth = 1, RopeNorm = 4.0,
+        },
+        Text = new WordTextEncoderConfig(Dim: 16, Depth: 1, Heads: 2, MaxTokens: 24),
+    };
+
+    public static ShapesModelPreset ByName(string name) => name switch
+    {
+        "shapes" or "shapes-star" => Shapes,
+        "tiny" or "shapes-tiny" => Tiny,
+        _ => throw new ArgumentException($"Unknown training preset '{name}' (shapes, tiny)."),
+    };
+
+    /// <summary>The word tokenizer over everything the caption grammar can say.</summary>
+    public static WordTokenizer Tokenizer() => new(ShapesVocabulary.Words);
+}

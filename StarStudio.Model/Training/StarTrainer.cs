@@ -1,0 +1,123 @@
+// Teacher-forced training of the STAR transformer, following STAR-T2I trainer.py (train_step): image -> VQ tokens of
+// every scale -> idxBl_to_var_input -> forward with the scale-causal mask -> cross-entropy over all L tokens with
+// uniform weights. The word text encoder is trained jointly (STAR freezes CLIP; ours starts from nothing), and 10% of
+// captions are replaced by "" so classifier-free guidance has an unconditional model.
+// Shapes: B batch, L all tokens, V vocabulary, Cvae codebook width.
+using StarStudio.Model.Generation;
+using StarStudio.Model.Shapes;
+using StarStudio.Model.Text;
+using StarStudio.Model.Transformers;
+using StarStudio.Model.Vae;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace StarStudio.Model.Training;
+
+public sealed class StarTrainer : TrainerBase
+{
+    public const string StageName = "star";
+
+    /// <summary>Parameter names (prefixes) of the stable-sampler head; the main stage leaves them alone.</summary>
+    public static readonly IReadOnlyList<string> SamplerHeadPrefixes =
+        ["word_embed_head.", "feat_extract_blocks.", "pos_start_last", "head_logits2.", "encoder_proj2.", "head_proj.", "lvl_embed_2."];
+
+    public static bool IsSamplerHeadParameter(string name) => SamplerHeadPrefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal));
+
+    readonly VQVAE _vae;
+    readonly StarTransformer _transformer;
+    readonly WordTextEncoder _text;
+    readonly AdamW _optim;
+
+    public StarTrainer(TrainOptions options, VQVAE? vae = null) : base(StageName, options)
+    {
+        _vae = vae ?? VqVaeTrainer.LoadTrained(options.RunFolder, Preset);
+        manual_seed(options.Seed);
+        _transformer = new StarTransformer(Preset.Star);
+        _transformer.InitWeights(initStd: -1);
+        _text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), Preset.Text);
+        _transformer.train();
+        _text.train();
+        var pars = Named("transformer", _transformer).Where(p => !IsSamplerHeadParameter(p.Item1["transformer.".Length..]))
+            .Concat(Named("text", _text));
+        _optim = new AdamW(pars, beta1: 0.9, beta2: 0.95, weightDecay: options.WeightDecay, noDecay: NoDecay);
+    }
+
+    public StarTransformer Transformer => _transformer;
+    public WordTextEncoder TextEncoder => _text;
+    public VQVAE Vae => _vae;
+    protected override IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules => [("transformer", _transformer), ("text", _text)];
+    protected override AdamW Optimizer => _optim;
+
+    /// <summary>Captions with prompt dropout applied (deterministic per step).</summary>
+    public IReadOnlyList<string> DropPrompts(IReadOnlyList<string> captions, int step)
+    {
+        var rng = new Random((int)(StepSeed(step) & 0x7fffffff));
+        return [.. captions.Select(c => rng.NextDouble() < Options.PromptDropout ? "" : c)];
+    }
+
+    protected override StepResult TrainStep(int step, double lr)
+    {
+        using var scope = NewDisposeScope();
+        var (x, captions) = ShapesBatches.Load(Train, (long)step * Options.BatchSize, Options.BatchSize);
+        var prompts = DropPrompts(captions, step);
+        Tensor x_BLCv, gt_BL;
+        using (no_grad())
+        {
+            var gt_idx_Bl = _vae.ImgToIdxBl(x);
+            gt_BL = cat([.. gt_idx_Bl], 1);
+            x_BLCv = _vae.Quantize.IdxBlToVarInput(gt_idx_Bl)!;
+        }
+        _transformer.train();
+        _text.train();
+        var enc = _text.Encode(prompts);
+        var cond = new TextConditioning(enc.HiddenStates, enc.AttentionMask, enc.Pooled);
+        var (logits_BLV, hidden) = _transformer.Forward(x_BLCv, cond);
+        long B = logits_BLV.shape[0], L = logits_BLV.shape[1], V = logits_BLV.shape[2];
+        var loss = F.cross_entropy(logits_BLV.reshape(B * L, V), gt_BL.reshape(B * L));
+        _optim.ZeroGrad();
+        loss.backward();
+        double gradNorm = _optim.ClipGradNorm(Options.GradClip);
+        _optim.Step(lr);
+
+        using var _ = no_grad();
+        var (bg, ed) = _transformer.ScaleRange(Preset.Star.NumScales - 1);
+        var pred = logits_BLV.argmax(-1);
+        var acc = pred.eq(gt_BL).to_type(ScalarType.Float32).mean().item<float>();
+        var accTail = pred.narrow(1, bg, ed - bg).eq(gt_BL.narrow(1, bg, ed - bg)).to_type(ScalarType.Float32).mean().item<float>();
+        var lossTail = F.cross_entropy(logits_BLV.narrow(1, bg, ed - bg).reshape(-1, V), gt_BL.narrow(1, bg, ed - bg).reshape(-1)).item<float>();
+        return new StepResult(loss.item<float>(), new Dictionary<string, double>
+        {
+            ["acc"] = acc * 100,
+            ["acc_tail"] = accTail * 100,
+            ["loss_tail"] = lossTail,
+            ["grad_norm"] = gradNorm,
+        });
+    }
+
+    protected override void WriteSamples(string path) =>
+        SampleGrid.Write(path, new ScaleWiseModel(Preset.Name, _transformer, _vae, _text, Preset.Star.NumClasses, Preset.Star.SampleFromIdx, CPU, ownsModules: false),
+            Preset, Options.Seed, stable: false, restore: () => { _transformer.train(); _text.train(); });
+
+    /// <summary>Loads the "transformer" and "text" weights of a stage checkpoint into fresh modules (inference mode).</summary>
+    public static (StarTransformer Transformer, WordTextEncoder Text) LoadTrained(string stageFolder, ShapesModelPreset preset, bool loadText = true)
+    {
+        var path = Path.Combine(stageFolder, CheckpointFile);
+        if (!File.Exists(path)) throw new InvalidOperationException($"No checkpoint in {stageFolder}: run the stage first.");
+        var transformer = new StarTransformer(preset.Star);
+        var text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), preset.Text);
+        using var sd = Checkpoints.CheckpointFile.ReadStateDict(path);
+        LoadModules(sd, loadText ? [("transformer", transformer), ("text", text)] : [("transformer", transformer)]);
+        transformer.eval();
+        text.eval();
+        return (transformer, text);
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _transformer.Dispose();
+        _text.Dispose();
+        _vae.Dispose();
+    }
+}

@@ -1,0 +1,173 @@
+// StarStudio's own training loop (no reference file): resumable stages with one safetensors checkpoint (weights of
+// every trained module + AdamW state) and a JSON sidecar (step, seed, options), a CSV of losses, a loss-curve PNG and
+// sample grids. Step s always trains on the same samples with the same random numbers, so a resumed run continues
+// exactly where the interrupted one would have gone.
+using System.Diagnostics;
+using System.Text.Json;
+using StarStudio.Model.Checkpoints;
+using StarStudio.Model.Shapes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace StarStudio.Model.Training;
+
+/// <summary>The JSON sidecar of a stage checkpoint.</summary>
+public sealed record TrainCheckpointInfo(string Stage, string Preset, int Step, int TotalSteps, long Seed, long OptimizerSteps, double SecondsSoFar, DateTime SavedUtc);
+
+public abstract class TrainerBase : IDisposable
+{
+    public const string CheckpointFile = "checkpoint.safetensors";
+    public const string CheckpointInfoFile = "checkpoint.json";
+    public const string LossFile = "losses.csv";
+    public const string CurveFile = "loss_curve.png";
+
+    protected TrainerBase(string stage, TrainOptions options)
+    {
+        Stage = stage;
+        Options = options;
+        Preset = ShapesModelPreset.ByName(options.Preset);
+        StageFolder = Path.Combine(options.RunFolder, stage);
+        Directory.CreateDirectory(StageFolder);
+        Log = new LossLog(Path.Combine(StageFolder, LossFile));
+        Train = new ShapesDataset((int)(options.Seed & 0x7fffffff), ShapesSplit.Train, Preset.ImageSize);
+    }
+
+    public string Stage { get; }
+    public TrainOptions Options { get; }
+    public ShapesModelPreset Preset { get; }
+    public string StageFolder { get; }
+    public LossLog Log { get; }
+    public ShapesDataset Train { get; }
+    /// <summary>Completed steps.</summary>
+    public int Step { get; private set; }
+    double _secondsBefore;
+
+    /// <summary>Modules whose weights the checkpoint holds, by key prefix.</summary>
+    protected abstract IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules { get; }
+    protected abstract AdamW Optimizer { get; }
+
+    /// <summary>One optimizer step at 0-based step index (forward, backward, clip, AdamW).</summary>
+    protected abstract StepResult TrainStep(int step, double lr);
+
+    /// <summary>Writes a sample grid PNG for the current weights.</summary>
+    protected virtual void WriteSamples(string path) { }
+
+    /// <summary>Per-step seed of torch's generator and of the trainer's own draws (prompt dropout).</summary>
+    protected long StepSeed(int step) => unchecked(Options.Seed * 1_000_003L + step * 7919L + Stage.Length);
+
+    /// <summary>Resumes from StageFolder's checkpoint when there is one; returns whether it did.</summary>
+    public bool TryResume()
+    {
+        var info = ReadInfo(StageFolder);
+        if (info is null)
+        {
+            Log.LoadExisting(0);
+            return false;
+        }
+        if (info.Preset != Options.Preset && ShapesModelPreset.ByName(info.Preset).Name != Preset.Name)
+            throw new InvalidDataException($"{StageFolder}: the checkpoint is of preset '{info.Preset}', not '{Options.Preset}'.");
+        using var sd = CheckpointFile_Read(Path.Combine(StageFolder, CheckpointFile));
+        LoadModules(sd, CheckpointModules);
+        Optimizer.LoadState(sd.Where(kv => kv.Key.StartsWith("optim.", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key["optim.".Length..], kv => kv.Value), info.OptimizerSteps);
+        Step = info.Step;
+        _secondsBefore = info.SecondsSoFar;
+        Log.LoadExisting(Step);
+        return true;
+    }
+
+    public static TrainCheckpointInfo? ReadInfo(string stageFolder)
+    {
+        var path = Path.Combine(stageFolder, CheckpointInfoFile);
+        if (!File.Exists(path) || !File.Exists(Path.Combine(stageFolder, CheckpointFile))) return null;
+        return JsonSerializer.Deserialize<TrainCheckpointInfo>(File.ReadAllText(path))
+            ?? throw new InvalidDataException($"{path}: empty checkpoint info.");
+    }
+
+    static LoadedStateDict CheckpointFile_Read(string path) => Checkpoints.CheckpointFile.ReadStateDict(path);
+
+    /// <summary>Copies "prefix.name" tensors of a state dict into each module (strict: every key must be there).</summary>
+    public static void LoadModules(IReadOnlyDictionary<string, Tensor> sd, IEnumerable<(string Prefix, nn.Module Module)> modules)
+    {
+        foreach (var (prefix, module) in modules)
+        {
+            var part = sd.Where(kv => kv.Key.StartsWith(prefix + ".", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key[(prefix.Length + 1)..], kv => kv.Value);
+            StateDictLoader.Load(module, part, StateDictLoadOptions.Default, prefix);
+        }
+    }
+
+    /// <summary>Writes the checkpoint (weights + optimizer state, then the JSON sidecar; each via a temp file).</summary>
+    public void SaveCheckpoint(double secondsThisRun = 0)
+    {
+        var tensors = new Dictionary<string, Tensor>();
+        foreach (var (prefix, module) in CheckpointModules)
+            foreach (var (name, t) in module.state_dict()) tensors[prefix + "." + name] = t;
+        foreach (var (name, t) in Optimizer.StateTensors()) tensors["optim." + name] = t;
+        var path = Path.Combine(StageFolder, CheckpointFile);
+        SafetensorsWriter.Write(path + ".tmp", tensors);
+        File.Move(path + ".tmp", path, overwrite: true);
+        var info = new TrainCheckpointInfo(Stage, Options.Preset, Step, Options.Steps, Options.Seed, Optimizer.StepCount,
+            _secondsBefore + secondsThisRun, DateTime.UtcNow);
+        var infoPath = Path.Combine(StageFolder, CheckpointInfoFile);
+        File.WriteAllText(infoPath + ".tmp", JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(infoPath + ".tmp", infoPath, overwrite: true);
+    }
+
+    /// <summary>Trains from the current step to Options.Steps (or MaxStepsThisRun more), checkpointing as it goes.</summary>
+    public void Run(Action<TrainProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        int stop = Options.Steps;
+        if (Options.MaxStepsThisRun is { } max) stop = Math.Min(stop, Step + max);
+        int startStep = Step;
+        double smoothed = double.NaN;
+        while (Step < stop)
+        {
+            if (cancellationToken.IsCancellationRequested) break;
+            double lr = Options.LrAt(Step);
+            var t0 = clock.Elapsed.TotalSeconds;
+            manual_seed(StepSeed(Step));
+            var result = TrainStep(Step, lr);
+            Log.Add(Step, result, lr, clock.Elapsed.TotalSeconds - t0);
+            smoothed = double.IsNaN(smoothed) ? result.Loss : 0.95 * smoothed + 0.05 * result.Loss;
+            Step++;
+            double perStep = clock.Elapsed.TotalSeconds / (Step - startStep);
+            progress?.Invoke(new TrainProgress(Stage, Step, Options.Steps, result.Loss, smoothed, lr, result.Metrics,
+                TimeSpan.FromSeconds(_secondsBefore + clock.Elapsed.TotalSeconds), TimeSpan.FromSeconds(perStep * (stop - Step))));
+            if (Step % Options.CheckpointEvery == 0 || Step == stop)
+            {
+                SaveCheckpoint(clock.Elapsed.TotalSeconds);
+                if (Options.WriteImages) WriteCurve();
+            }
+            if (Options.WriteImages && Options.SampleEvery > 0 && Step % Options.SampleEvery == 0 && Step != stop)
+                WriteSamples(Path.Combine(StageFolder, $"samples_step{Step:D6}.png"));
+        }
+        if (Step > startStep)
+        {
+            SaveCheckpoint(clock.Elapsed.TotalSeconds);
+            if (Options.WriteImages)
+            {
+                WriteCurve();
+                WriteSamples(Path.Combine(StageFolder, $"samples_step{Step:D6}.png"));
+            }
+        }
+        _secondsBefore += clock.Elapsed.TotalSeconds;
+    }
+
+    void WriteCurve() => LossCurve.Render(Log.Losses, $"{Stage} loss").SavePng(Path.Combine(StageFolder, CurveFile));
+
+    /// <summary>Named trainable parameters of a module under a prefix.</summary>
+    protected static IEnumerable<(string, TorchSharp.Modules.Parameter)> Named(string prefix, nn.Module module) =>
+        module.named_parameters().Select(p => (prefix + "." + p.name, p.parameter));
+
+    /// <summary>No weight decay for vectors (biases, norms) and for embeddings of positions, levels and words.</summary>
+    protected static bool NoDecay(string name, TorchSharp.Modules.Parameter p) =>
+        p.dim() < 2 || name.Contains("pos_") || name.Contains("lvl_embed") || name.Contains("position_embedding") || name.Contains("embedding");
+
+    public virtual void Dispose()
+    {
+        Optimizer.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

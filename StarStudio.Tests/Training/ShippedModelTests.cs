@@ -1,0 +1,70 @@
+using StarStudio.Cli;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
+using StarStudio.Model.Shapes;
+
+namespace StarStudio.Tests.Training;
+
+/// <summary>The embedded model in models/shapes-star and the train/data CLI commands.</summary>
+[Collection(TorchStateCollection.Name)]
+public sealed class ShippedModelTests : IDisposable
+{
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "starstudio-shipped-" + Guid.NewGuid().ToString("N"));
+    public ShippedModelTests() => Directory.CreateDirectory(_dir);
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    static string? ShippedFolder()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "models", "shapes-star");
+            if (File.Exists(Path.Combine(candidate, "model.json"))) return candidate;
+        }
+        return null;
+    }
+
+    [Fact]
+    public void ShippedModel_IsFoundBesideTheBinariesLoadsAndGeneratesA64PixelImage()
+    {
+        var folder = ShippedFolder();
+        Assert.SkipWhen(folder is null, "models/shapes-star is not in this checkout yet.");
+        // The Model project copies the folder next to the binaries, so a published app finds it without the repository.
+        Assert.True(File.Exists(Path.Combine(AppContext.BaseDirectory, "models", "shapes-star", "model.json")));
+        long bytes = Directory.GetFiles(folder!).Sum(f => new FileInfo(f).Length);
+        Assert.True(bytes <= 30L * 1024 * 1024, $"{bytes} bytes");
+        using var model = ModelStore.Load(folder!);
+        Assert.NotNull(model.SamplerHead);
+        Assert.Equal(6, model.Transformer.PatchNums.Count);
+        var frames = new GenerationPipeline(model).Generate(new GenerationRequest
+        {
+            Prompts = ["a red circle on a blue background", "a dog"], Seed = 1, Cfg = 4, Previews = PreviewMode.Full,
+        }).ToList();
+        Assert.Equal(6, frames.Count);
+        Assert.All(frames, f => Assert.Equal(2, f.Images!.Count));
+        Assert.Equal((64, 64), (frames[^1].Images![0].Width, frames[^1].Images![0].Height));
+        Assert.Contains(frames[0].Notices, n => n.Contains("'dog'"));
+    }
+
+    [Fact]
+    public async Task DataPreview_WritesAContactSheetOfTheRequestedSamples()
+    {
+        var png = Path.Combine(_dir, "sheet.png");
+        int rc = await CliApp.RunAsync(["data", "preview", "--out", png, "--count", "5", "--columns", "5", "--seed", "3"]);
+        Assert.Equal(0, rc);
+        var (w, h) = ContactSheet.Measure(5, 5);
+        var img = PngWriter.Decode(File.ReadAllBytes(png));
+        Assert.Equal((w, h), (img.Width, img.Height));
+    }
+
+    [Fact]
+    public async Task TrainVqVae_TinyRunWritesACheckpointAndResumesToItsTotal()
+    {
+        var run = Path.Combine(_dir, "run");
+        Assert.Equal(0, await CliApp.RunAsync(["train", "vqvae", "--preset", "tiny", "--run", run, "--steps", "3", "--batch", "2", "--max-steps", "2", "--sample-every", "0"]));
+        Assert.Equal(2, Model.Training.TrainerBase.ReadInfo(Path.Combine(run, "vqvae"))!.Step);
+        Assert.Equal(0, await CliApp.RunAsync(["train", "vqvae", "--preset", "tiny", "--run", run, "--steps", "3", "--batch", "2", "--sample-every", "0"]));
+        Assert.Equal(3, Model.Training.TrainerBase.ReadInfo(Path.Combine(run, "vqvae"))!.Step);
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "vqvae", "losses.csv")).Length);
+        Assert.True(File.Exists(Path.Combine(run, "vqvae", "loss_curve.png")));
+    }
+}

@@ -1,0 +1,192 @@
+using StarStudio.Model.Checkpoints;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Shapes;
+using StarStudio.Model.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace StarStudio.Tests.Training;
+
+/// <summary>The three trainers on the tiny preset: they learn, checkpoint, resume exactly and export a loadable model.</summary>
+[Collection(TorchStateCollection.Name)]
+public sealed class TrainingTests : IDisposable
+{
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "starstudio-train-" + Guid.NewGuid().ToString("N"));
+    public TrainingTests() => Directory.CreateDirectory(_dir);
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    TrainOptions Options(string stage, string run, int steps, int? maxThisRun = null) =>
+        ShapesTraining.Defaults(stage, "tiny") with
+        {
+            RunFolder = Path.Combine(_dir, run), Steps = steps, BatchSize = 4, WarmupSteps = 1, CheckpointEvery = 1000,
+            SampleEvery = 0, WriteImages = false, MaxStepsThisRun = maxThisRun, LearningRate = 3e-3,
+        };
+
+    static Dictionary<string, float[]> Weights(nn.Module m) =>
+        m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.Float32).data<float>().ToArray());
+
+    [Fact]
+    public void AdamW_OneStepMatchesTheHandDerivedUpdate()
+    {
+        // m = 0.1 g = 0.05, v = 0.05 g^2 = 0.0125; bias-corrected 0.5 and 0.25; step lr * 0.5 / 0.5 = lr.
+        // Decoupled decay first: 1 * (1 - lr * wd) = 0.99, then 0.99 - 0.1 = 0.89.
+        using var p = new TorchSharp.Modules.Parameter(tensor(new float[] { 1f, 1f }, [1, 2]));
+        using var opt = new AdamW([("w", p)], beta1: 0.9, beta2: 0.95, eps: 0, weightDecay: 0.1, noDecay: (_, _) => false);
+        p.grad = tensor(new float[] { 0.5f, -0.5f }, [1, 2]);
+        opt.Step(0.1);
+        var w = p.data<float>().ToArray();
+        Assert.Equal(0.89f, w[0], 1e-6f);
+        Assert.Equal(1.09f, w[1], 1e-6f);
+        Assert.Equal(1, opt.StepCount);
+    }
+
+    [Fact]
+    public void LrAt_WarmsUpLinearlyThenFollowsTheCosineToTheFinalRatio()
+    {
+        var o = new TrainOptions { RunFolder = "", Steps = 110, WarmupSteps = 10, LearningRate = 1.0, FinalLrRatio = 0.1 };
+        Assert.Equal(0.1, o.LrAt(0), 12);
+        Assert.Equal(1.0, o.LrAt(9), 12);
+        Assert.Equal(1.0, o.LrAt(10), 12);
+        Assert.Equal(0.55, o.LrAt(60), 12);   // half way: 0.1 + 0.9 * 0.5
+        Assert.Equal(0.1, o.LrAt(110), 12);
+    }
+
+    [Fact]
+    public void LossLog_ResumeDropsStepsTheCheckpointDoesNotHave()
+    {
+        var path = Path.Combine(_dir, "l.csv");
+        var log = new LossLog(path);
+        for (int s = 0; s < 5; s++) log.Add(s, new StepResult(10 - s, new Dictionary<string, double> { ["acc"] = s }), 0.1, 1);
+        var again = new LossLog(path);
+        again.LoadExisting(3);
+        Assert.Equal([(0, 10.0), (1, 9.0), (2, 8.0)], again.Losses);
+        Assert.Equal(4, File.ReadAllLines(path).Length);
+        Assert.Equal([(0, 0.0), (1, 1.0), (2, 2.0)], again.Metric("acc"));
+    }
+
+    [Fact]
+    public void VqVaeTrainer_ReducesTheReconstructionLossOfAFixedBatch()
+    {
+        using var trainer = new VqVaeTrainer(Options("vqvae", "a", 12) with { LearningRate = 1e-2 });
+        var (x, _) = ShapesBatches.Load(trainer.Train, 0, 8);
+        double Mse()
+        {
+            using var _ = no_grad();
+            using var rec = trainer.Vae.forward(x, false).Rec_B3HW;
+            return nn.functional.mse_loss(rec, x).item<float>();
+        }
+        double before = Mse();
+        trainer.Run();
+        double after = Mse();
+        Assert.True(after < 0.93 * before, $"MSE {before} -> {after}");
+    }
+
+    [Fact]
+    public void StarTrainer_ResumesExactlyFromItsCheckpoint()
+    {
+        var straight = TrainTiny("straight", star: 4, starChunks: [4]);
+        var resumed = TrainTiny("resumed", star: 4, starChunks: [2, 2]);
+        Assert.Equal(straight.Losses, resumed.Losses);
+        Assert.Equal(straight.Weights.Keys.Order(), resumed.Weights.Keys.Order());
+        foreach (var (k, v) in straight.Weights) Assert.Equal(v, resumed.Weights[k]);
+    }
+
+    [Fact]
+    public void StarTrainer_DropsAboutTenPercentOfPromptsAndTheLossFallsOnAFixedBatch()
+    {
+        TrainVqVae("drop", 2);
+        using var trainer = new StarTrainer(Options("star", "drop", 10) with { LearningRate = 1e-2 });
+        var dropped = Enumerable.Range(0, 200).SelectMany(s => trainer.DropPrompts(Enumerable.Repeat("a red circle", 10).ToList(), s)).Count(p => p == "");
+        Assert.InRange(dropped, 150, 250);   // 10% of 2000
+        Assert.Equal(trainer.DropPrompts(["a", "b", "c"], 7), trainer.DropPrompts(["a", "b", "c"], 7));
+
+        var first = trainer.Log;
+        trainer.Run();
+        var losses = first.Losses.Select(l => l.Loss).ToArray();
+        // Chance level is ln 32 = 3.466; a few steps at a high rate already learn the token statistics.
+        Assert.True(losses.Skip(7).Average() < losses.Take(3).Average() - 0.03, string.Join(", ", losses.Select(l => l.ToString("F3"))));
+    }
+
+    [Fact]
+    public void SamplerTrainer_TrainsOnlyTheHeadAndResumesExactly()
+    {
+        var straight = TrainTiny("s1", star: 2, starChunks: [2], sampler: 4, samplerChunks: [4]);
+        var resumed = TrainTiny("s2", star: 2, starChunks: [2], sampler: 4, samplerChunks: [1, 3]);
+        Assert.Equal(straight.SamplerLosses, resumed.SamplerLosses);
+        foreach (var (k, v) in straight.SamplerWeights) Assert.Equal(v, resumed.SamplerWeights[k]);
+        // The main transformer is frozen in the sampler stage: its weights equal the star stage's.
+        foreach (var (k, v) in straight.Weights.Where(kv => kv.Key.StartsWith("transformer.") && !StarTrainer.IsSamplerHeadParameter(kv.Key["transformer.".Length..])))
+            Assert.Equal(v, straight.SamplerWeights[k]);
+        Assert.Contains(straight.SamplerWeights.Keys, k => k.StartsWith("transformer.head_logits2") && !straight.Weights[k].SequenceEqual(straight.SamplerWeights[k]));
+    }
+
+    [Fact]
+    public void SamplerTrainingMask_ShowsAboutThePredictedShare()
+    {
+        // E[arccos(r) / (pi/2)] over r ~ U(0,1) is 2/pi.
+        manual_seed(3);
+        using var mask = SamplerTrainer.TrainingMask(400, 50);
+        double shown = mask.to_type(ScalarType.Float32).mean().item<float>();
+        Assert.InRange(shown, 2 / Math.PI - 0.04, 2 / Math.PI + 0.04);
+    }
+
+    [Fact]
+    public void Export_WritesAModelThatLoadsGeneratesAndEvaluates()
+    {
+        TrainTiny("exp", star: 2, starChunks: [2], sampler: 1, samplerChunks: [1]);
+        var folder = Path.Combine(_dir, "model");
+        ShapesTraining.Export(Path.Combine(_dir, "exp"), ShapesModelPreset.Tiny, folder);
+        using var model = ModelStore.Load(folder);
+        Assert.NotNull(model.SamplerHead);
+        var loaded = ((Model.Transformers.StarTransformer)model.Transformer).Config;
+        Assert.Equal(ShapesModelPreset.Tiny.Star.PatchNums, loaded.PatchNums);
+        Assert.Equal(ShapesModelPreset.Tiny.Star with { PatchNums = loaded.PatchNums }, loaded);
+        var prompts = new ShapesDataset(0, ShapesSplit.HeldOut, 32).HeldOutPrompts(6);
+        var report = ModelEvaluation.Run(model, prompts, new EvalSettings { Batch = 4, Cfg = 2, Stable = true });
+        Assert.Equal(6, report.Results.Count);
+        Assert.Equal(6, report.Table.Total);
+        Assert.All(report.Results, r => Assert.Equal((32, 32), (r.Image.Width, r.Image.Height)));
+        var fails = Path.Combine(_dir, "fails.png");
+        int n = ModelEvaluation.WriteFailures(fails, report);
+        Assert.Equal(report.Results.Count(r => !r.Result.Passed), n);
+        var lat = ModelEvaluation.Latency(model, prompts[0].Prompt, new EvalSettings(), runs: 2);
+        Assert.True(lat.MedianFirstPreviewMs <= lat.MedianTotalMs);
+    }
+
+    void TrainVqVae(string run, int steps)
+    {
+        using var vq = new VqVaeTrainer(Options("vqvae", run, steps));
+        vq.Run();
+    }
+
+    sealed record TinyRun(IReadOnlyList<(int, double)> Losses, Dictionary<string, float[]> Weights,
+        IReadOnlyList<(int, double)> SamplerLosses, Dictionary<string, float[]> SamplerWeights);
+
+    /// <summary>VQ-VAE 2 steps, then the star stage in chunks (a new trainer resuming for each), then the sampler stage.</summary>
+    TinyRun TrainTiny(string run, int star, int[] starChunks, int sampler = 0, int[]? samplerChunks = null)
+    {
+        TrainVqVae(run, 2);
+        IReadOnlyList<(int, double)> losses = [];
+        var weights = new Dictionary<string, float[]>();
+        foreach (int chunk in starChunks)
+        {
+            using var t = new StarTrainer(Options("star", run, star, chunk));
+            t.TryResume();
+            t.Run();
+            losses = t.Log.Losses;
+            weights = Weights(t.Transformer).ToDictionary(kv => "transformer." + kv.Key, kv => kv.Value);
+            foreach (var (k, v) in Weights(t.TextEncoder)) weights["text." + k] = v;
+        }
+        IReadOnlyList<(int, double)> sLosses = [];
+        var sWeights = new Dictionary<string, float[]>();
+        foreach (int chunk in samplerChunks ?? [])
+        {
+            using var t = new SamplerTrainer(Options("sampler", run, sampler, chunk));
+            t.TryResume();
+            t.Run();
+            sLosses = t.Log.Losses;
+            sWeights = Weights(t.Transformer).ToDictionary(kv => "transformer." + kv.Key, kv => kv.Value);
+        }
+        return new TinyRun(losses, weights, sLosses, sWeights);
+    }
+}
