@@ -181,4 +181,24 @@ public class ModelHostTests
         }
         Assert.Equal(5, t.History.Count());
     }
+
+    [Fact]
+    public async Task BatchUsers_OneUserCancellingMidRunLeavesTheOthersRunning()
+    {
+        using var model = new FailingModel { Hold = true };
+        using var t = new TestHost(loader: model.Load, batchUsers: 4);
+        t.Host.Pause();
+        using var cts = new CancellationTokenSource();
+        var leaving = t.Host.Submit(Request(1, "a red circle"), cts.Token);
+        var staying = t.Host.Submit(Request(2, "a blue square"));
+        t.Host.Resume();
+        Assert.True(model.AtScale3.Wait(TimeSpan.FromSeconds(30))); // both are inside one batch, at scale 3
+
+        cts.Cancel();
+        Assert.IsType<JobCancelled>(await leaving.RunToEndAsync()); // told at once, while the batch is still held
+        model.Release.Set();
+        var done = Assert.IsType<JobCompleted>(await staying.RunToEndAsync());
+        Assert.Equal(2L, done.Result.Metadata.Single().Seed);
+        Assert.Equal(1, t.History.Count());
+    }
 }
