@@ -143,4 +143,62 @@ public class ModelHostTests
         Assert.IsType<JobCompleted>(await t.Host.Submit(Request(2)).RunToEndAsync());
         Assert.Equal(1, t.History.Count());
     }
+
+    [Fact]
+    public async Task BatchUsers_CompatibleRequestsShareOneBatchAndEachGetsItsOwnImages()
+    {
+        using var t = new TestHost(batchUsers: 4);
+        t.Host.Pause();
+        GenerationRequest[] requests =
+        [
+            Request(10, "a red circle"),
+            Request(20, "a blue square") with { Seeds = [20, 77] , Prompts = ["a blue square", "a green star"] },
+            Request(30, "a yellow triangle"),
+            Request(40, "a red circle") with { Cfg = 5 }, // other settings: runs on its own
+        ];
+        var jobs = requests.Select(r => t.Host.Submit(r)).ToArray();
+        t.Host.Resume();
+        var results = new List<GenerationResult>();
+        foreach (var job in jobs) results.Add(Assert.IsType<JobCompleted>(await job.RunToEndAsync()).Result);
+
+        // The first three ran as one forward (they share one set of timings); the fourth alone.
+        Assert.Equal(results[0].Timings, results[1].Timings);
+        Assert.Equal(results[0].Timings, results[2].Timings);
+        Assert.NotEqual(results[0].Timings, results[3].Timings);
+        // Each user got exactly the images of their request run alone, with their own parameters.
+        using var model = RandomModels.Create("tiny-star");
+        var pipeline = new GenerationPipeline(model);
+        for (int j = 0; j < requests.Length; j++)
+        {
+            var alone = pipeline.Generate(requests[j]).Last().Images!;
+            Assert.Equal(alone.Count, results[j].Pngs.Count);
+            for (int r = 0; r < alone.Count; r++)
+            {
+                Assert.Equal(alone[r].Pixels, StarStudio.Model.Imaging.PngWriter.Decode(results[j].Pngs[r]).Pixels);
+                Assert.Equal(requests[j].SeedFor(r), results[j].Metadata[r].Seed);
+                Assert.Equal(requests[j].Prompts[r], results[j].Metadata[r].Prompt);
+            }
+        }
+        Assert.Equal(5, t.History.Count());
+    }
+
+    [Fact]
+    public async Task BatchUsers_OneUserCancellingMidRunLeavesTheOthersRunning()
+    {
+        using var model = new FailingModel { Hold = true };
+        using var t = new TestHost(loader: model.Load, batchUsers: 4);
+        t.Host.Pause();
+        using var cts = new CancellationTokenSource();
+        var leaving = t.Host.Submit(Request(1, "a red circle"), cts.Token);
+        var staying = t.Host.Submit(Request(2, "a blue square"));
+        t.Host.Resume();
+        Assert.True(model.AtScale3.Wait(TimeSpan.FromSeconds(30))); // both are inside one batch, at scale 3
+
+        cts.Cancel();
+        Assert.IsType<JobCancelled>(await leaving.RunToEndAsync()); // told at once, while the batch is still held
+        model.Release.Set();
+        var done = Assert.IsType<JobCompleted>(await staying.RunToEndAsync());
+        Assert.Equal(2L, done.Result.Metadata.Single().Seed);
+        Assert.Equal(1, t.History.Count());
+    }
 }

@@ -84,7 +84,7 @@ public sealed class PlaygroundTests : BunitContext
     }
 
     [Fact]
-    public void Stop_CancelsTheGeneration()
+    public async Task Stop_CancelsTheGeneration()
     {
         _host.Host.Pause(); // keep the job in the queue so Stop has something to cancel
         var cut = Render<Playground>();
@@ -92,7 +92,7 @@ public sealed class PlaygroundTests : BunitContext
         cut.WaitForAssertion(() => Assert.True(cut.Instance.Running));
         Assert.NotNull(cut.Find("#progress"));
 
-        cut.Find("#stop").Click();
+        await cut.InvokeAsync(() => cut.Find("#stop").Click()); // find and click in one dispatch: frames re-render meanwhile
         cut.WaitForAssertion(() => Assert.False(cut.Instance.Running));
         Assert.Contains("Cancelled before it started", cut.Find("#outcome").TextContent);
         Assert.Equal(0, _host.Host.QueueLength);
@@ -249,14 +249,14 @@ public sealed class PlaygroundFaultTests : BunitContext
     }
 
     [Fact]
-    public void Stop_DuringARun_StopsBeforeTheNextScale()
+    public async Task Stop_DuringARun_StopsBeforeTheNextScale()
     {
         _model.Hold = true;
         var cut = Render<Playground>();
         cut.Find("#generate").Click();
         Assert.True(_model.AtScale3.Wait(TimeSpan.FromSeconds(30))); // the model thread is inside scale 3
 
-        cut.Find("#stop").Click();
+        await cut.InvokeAsync(() => cut.Find("#stop").Click()); // find and click in one dispatch: frames re-render meanwhile
         _model.Release.Set();
         cut.WaitForAssertion(() => Assert.Contains("Stopped after scale 3 of 4", cut.Find("#outcome").TextContent), TimeSpan.FromSeconds(30));
         Assert.Equal(["0", "1", "2"], cut.FindAll(".ss-film-item").Select(f => f.GetAttribute("data-scale")));

@@ -106,6 +106,29 @@ public class WebBenchmarks
         TestContext.Current.SendDiagnosticMessage(json);
     }
 
+    [Fact]
+    public async Task BatchUsers_ThroughputOfEightUsers()
+    {
+        var preset = Environment.GetEnvironmentVariable("STARSTUDIO_WEB_BATCH_BENCH");
+        if (string.IsNullOrEmpty(preset)) Assert.Skip("Set STARSTUDIO_WEB_BATCH_BENCH=<random preset> to compare eight users one by one with eight users batched.");
+        var report = new Dictionary<string, double>();
+        foreach (int batchUsers in new[] { 1, 8, 1, 8 }) // twice each, interleaved, to even out machine load
+        {
+            using var t = new TestHost(batchUsers: batchUsers, loader: () => (RandomModels.Create(preset), preset, true));
+            await t.Host.Submit(new GenerationRequest { Prompts = ["warm up"], Seed = 0, Cfg = 4 }).RunToEndAsync();
+            t.Host.Pause();
+            var jobs = Enumerable.Range(0, 8).Select(i => t.Host.Submit(new GenerationRequest { Prompts = [$"a red circle {i}"], Seed = i, Cfg = 4 })).ToArray();
+            var clock = Stopwatch.StartNew();
+            t.Host.Resume();
+            foreach (var job in jobs) Assert.IsType<JobCompleted>(await job.RunToEndAsync());
+            string key = batchUsers == 1 ? "oneByOneMs" : "batchedMs";
+            report[key] = Math.Min(report.GetValueOrDefault(key, double.MaxValue), Math.Round(clock.Elapsed.TotalMilliseconds, 1));
+        }
+        var json = JsonSerializer.Serialize(new { preset, users = 8, report }, new JsonSerializerOptions { WriteIndented = true });
+        await File.WriteAllTextAsync(Path.Combine(ResultsFolder(), "web-batch-users.json"), json);
+        TestContext.Current.SendDiagnosticMessage(json);
+    }
+
     static object Stats(IEnumerable<double> values)
     {
         var v = values.Order().ToArray();

@@ -27,11 +27,11 @@ public sealed class TestHost : IDisposable
 {
     readonly TempFolder _data = new();
 
-    public TestHost(string? modelFolder = null, Func<(ScaleWiseModel, string, bool)>? loader = null)
+    public TestHost(string? modelFolder = null, Func<(ScaleWiseModel, string, bool)>? loader = null, int batchUsers = 1)
     {
         var options = Options.Create(new StarStudioOptions
         {
-            ForceRandom = true, RandomPreset = "tiny-star", ModelFolder = modelFolder, DataFolder = _data.Path,
+            ForceRandom = true, RandomPreset = "tiny-star", ModelFolder = modelFolder, DataFolder = _data.Path, BatchUsers = batchUsers,
         });
         History = new HistoryStore(_data.Path);
         Host = new ModelHost(options, History, NullLogger<ModelHost>.Instance, loader);

@@ -145,19 +145,24 @@ public sealed class ModelHost : IDisposable
             {
                 _available.Wait(token);
                 _resumed.Wait(token);
-                GenerationJob? job;
+                List<GenerationJob> batch;
                 lock (_gate)
                 {
-                    job = _pending.First?.Value;
+                    var job = _pending.First?.Value;
                     if (job is null) continue; // cancelled while queued
                     _pending.RemoveFirst();
-                    _running++;
+                    batch = [job, .. TakeCompanions(job)];
+                    _running += batch.Count;
                 }
                 PublishPositions();
-                try { Run(job); }
+                try
+                {
+                    if (batch.Count == 1) Run(batch[0]);
+                    else RunBatched(batch);
+                }
                 finally
                 {
-                    lock (_gate) _running--;
+                    lock (_gate) _running -= batch.Count;
                     Changed?.Invoke();
                 }
             }
@@ -195,6 +200,120 @@ public sealed class ModelHost : IDisposable
         if (!_options.ForceRandom && ModelStore.DefaultModelFolder() is { } folder)
             return (ModelStore.Load(folder), folder, false);
         return (RandomModels.Create(_options.RandomPreset), $"random weights ({_options.RandomPreset})", true);
+    }
+
+    /// <summary>Settings that must match for two single requests to share a batch (prompts and seeds may differ).</summary>
+    static object? BatchKey(GenerationJob job)
+    {
+        if (job.Requests.Count != 1 || !job.KeepInHistory) return null;
+        var r = job.Request;
+        if (r.PrefixTokens is not null || r.ClassLabels.Count > 0) return null;
+        return (r.NegativePrompt ?? "", r.Cfg, r.TopK, r.TopP, r.MoreSmooth, r.StableSampling, r.StableSamplerVersion, r.Previews);
+    }
+
+    /// <summary>Queued jobs that can join <paramref name="first"/>'s batch, removed from the queue (caller holds the lock).</summary>
+    List<GenerationJob> TakeCompanions(GenerationJob first)
+    {
+        var companions = new List<GenerationJob>();
+        int maxRows = Info?.Limits.MaxRows ?? 1;
+        if (_options.BatchUsers <= 1 || BatchKey(first) is not { } key) return companions;
+        int rows = first.Rows;
+        for (var node = _pending.First; node is not null && companions.Count < _options.BatchUsers - 1;)
+        {
+            var next = node.Next;
+            if (Equals(BatchKey(node.Value), key) && rows + node.Value.Rows <= maxRows && !node.Value.CancellationToken.IsCancellationRequested)
+            {
+                rows += node.Value.Rows;
+                companions.Add(node.Value);
+                _pending.Remove(node);
+            }
+            node = next;
+        }
+        return companions;
+    }
+
+    /// <summary>
+    /// Several users' requests as one batch: rows are independent (each has its own generator and seed), so every
+    /// user gets exactly the images they would get alone. A user who cancels leaves; the batch stops when all have.
+    /// </summary>
+    void RunBatched(List<GenerationJob> jobs)
+    {
+        var clock = Stopwatch.StartNew();
+        var offsets = new int[jobs.Count];
+        for (int j = 1; j < jobs.Count; j++) offsets[j] = offsets[j - 1] + jobs[j - 1].Rows;
+        var first = jobs[0].Request;
+        var merged = first with
+        {
+            Prompts = jobs.SelectMany(j => j.Request.Prompts).ToArray(),
+            Seeds = jobs.SelectMany(j => Enumerable.Range(0, j.Rows).Select(j.Request.SeedFor)).ToArray(),
+        };
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
+        var registrations = jobs.Select(j => j.CancellationToken.Register(() =>
+        {
+            j.Finish(new JobCancelled()); // this user is told at once; the others carry on
+            if (jobs.All(x => x.CancellationToken.IsCancellationRequested)) stop.Cancel();
+        })).ToArray();
+        foreach (var job in jobs) job.Post(new JobStarted(EtaFor(0, merged.Rows)));
+        Task encoded = Task.CompletedTask;
+        void Drain() { try { encoded.Wait(); } catch (AggregateException) { } }
+        var scales = jobs.Select(_ => new List<ScaleFrame>()).ToArray();
+        var timings = new List<ScaleTimings>();
+        IReadOnlyList<RgbImage>? final = null;
+        try
+        {
+            foreach (var frame in _pipeline!.Generate(merged, stop.Token))
+            {
+                timings.Add(frame.Timings);
+                if (frame.IsLast) final = frame.Images;
+                for (int j = 0; j < jobs.Count; j++)
+                {
+                    var (job, o, n) = (jobs[j], offsets[j], jobs[j].Rows);
+                    var slice = frame with
+                    {
+                        Tokens = frame.Tokens.Skip(o).Take(n).ToArray(),
+                        Confidence = frame.Confidence.Skip(o).Take(n).ToArray(),
+                        Images = frame.Images?.Skip(o).Take(n).ToArray(),
+                    };
+                    scales[j].Add(slice with { Images = null });
+                    encoded = encoded.ContinueWith(_ =>
+                    {
+                        if (job.CancellationToken.IsCancellationRequested) return;
+                        var pngs = slice.Images?.Select(img => PngWriter.Encode(img)).ToArray();
+                        job.Post(new JobFrame(new WebFrame(slice.ScaleIndex, slice.ScaleCount, slice.Side, pngs,
+                            slice.Tokens, slice.Confidence, slice.Timings, slice.Notices)));
+                    }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+                }
+            }
+            Drain();
+            double wallMs = clock.Elapsed.TotalMilliseconds;
+            for (int j = 0; j < jobs.Count; j++)
+            {
+                var job = jobs[j];
+                if (job.CancellationToken.IsCancellationRequested) { job.Finish(new JobCancelled()); continue; }
+                var mine = final!.Skip(offsets[j]).Take(job.Rows).ToArray();
+                job.Finish(new JobCompleted([Finish(true, job.Request, mine, timings, scales[j], wallMs)]));
+            }
+            lock (_gate)
+            {
+                double perRow = wallMs / merged.Rows;
+                _avgMsPerRow = double.IsNaN(_avgMsPerRow) ? perRow : 0.7 * _avgMsPerRow + 0.3 * perRow;
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            Drain();
+            foreach (var job in jobs) job.Finish(new JobCancelled());
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "Batched generation failed.");
+            Drain();
+            foreach (var job in jobs) job.Finish(new JobFailed(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message));
+        }
+        finally
+        {
+            foreach (var r in registrations) r.Dispose();
+        }
     }
 
     void Run(GenerationJob job)
