@@ -28,6 +28,8 @@ public sealed class SamplerTrainer : TrainerBase
     {
         _vae = vae ?? VqVaeTrainer.LoadTrained(options.RunFolder, Preset);
         (_transformer, _text) = StarTrainer.LoadTrained(Path.Combine(options.RunFolder, StarTrainer.StageName), Preset);
+        // Checkpoints written before StarTrainer sanitised its initialisation may hold a NaN in the (untrained) head.
+        StarTrainer.ReplaceNonFinite(_transformer);
         foreach (var p in _text.parameters()) p.requires_grad = false;
         foreach (var (name, p) in _transformer.named_parameters()) p.requires_grad = StarTrainer.IsSamplerHeadParameter(name);
         var pars = Named("transformer", _transformer).Where(p => StarTrainer.IsSamplerHeadParameter(p.Item1["transformer.".Length..]));

@@ -35,6 +35,7 @@ public sealed class StarTrainer : TrainerBase
         manual_seed(options.Seed);
         _transformer = new StarTransformer(Preset.Star);
         _transformer.InitWeights(initStd: -1);
+        ReplaceNonFinite(_transformer);
         _text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), Preset.Text);
         _transformer.train();
         _text.train();
@@ -46,6 +47,26 @@ public sealed class StarTrainer : TrainerBase
     public StarTransformer Transformer => _transformer;
     public WordTextEncoder TextEncoder => _text;
     public VQVAE Vae => _vae;
+
+    /// <summary>
+    /// Sets NaN/inf parameter entries to 0 and returns how many there were. TorchSharp's trunc_normal_ was seen to leave
+    /// one NaN in 65536 entries of a freshly initialised weight (the sampler head's fc2 of the shapes preset), which
+    /// poisons every forward through that layer.
+    /// </summary>
+    public static long ReplaceNonFinite(nn.Module module)
+    {
+        long count = 0;
+        using var _ = no_grad();
+        foreach (var p in module.parameters())
+        {
+            using var bad = p.isfinite().logical_not();
+            long n = bad.sum().item<long>();
+            if (n == 0) continue;
+            count += n;
+            p.masked_fill_(bad, 0);
+        }
+        return count;
+    }
     protected override IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules => [("transformer", _transformer), ("text", _text)];
     protected override AdamW Optimizer => _optim;
 

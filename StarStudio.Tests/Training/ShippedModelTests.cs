@@ -60,9 +60,9 @@ public sealed class ShippedModelTests : IDisposable
     public async Task TrainVqVae_TinyRunWritesACheckpointAndResumesToItsTotal()
     {
         var run = Path.Combine(_dir, "run");
-        Assert.Equal(0, await CliApp.RunAsync(["train", "vqvae", "--preset", "tiny", "--run", run, "--steps", "3", "--batch", "2", "--max-steps", "2", "--sample-every", "0"]));
+        Assert.Equal(0, await CliApp.RunAsync(["train", "vqvae", "--preset", "tiny", "--run", run, "--steps", "3", "--batch", "2", "--max-steps", "2", "--sample-every", "0", "--threads", "0"]));
         Assert.Equal(2, Model.Training.TrainerBase.ReadInfo(Path.Combine(run, "vqvae"))!.Step);
-        Assert.Equal(0, await CliApp.RunAsync(["train", "vqvae", "--preset", "tiny", "--run", run, "--steps", "3", "--batch", "2", "--sample-every", "0"]));
+        Assert.Equal(0, await CliApp.RunAsync(["train", "vqvae", "--preset", "tiny", "--run", run, "--steps", "3", "--batch", "2", "--sample-every", "0", "--threads", "0"]));
         Assert.Equal(3, Model.Training.TrainerBase.ReadInfo(Path.Combine(run, "vqvae"))!.Step);
         Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "vqvae", "losses.csv")).Length);
         Assert.True(File.Exists(Path.Combine(run, "vqvae", "loss_curve.png")));

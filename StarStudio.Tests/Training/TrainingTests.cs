@@ -41,6 +41,21 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void ReplaceNonFinite_ZeroesNaNAndInfinityAndCountsThem()
+    {
+        using var lin = nn.Linear(3, 2);
+        using (no_grad())
+        {
+            lin.weight![0, 1] = float.NaN;
+            lin.bias![1] = float.PositiveInfinity;
+        }
+        Assert.Equal(2, StarTrainer.ReplaceNonFinite(lin));
+        Assert.Equal(0f, lin.weight![0, 1].item<float>());
+        Assert.Equal(0f, lin.bias![1].item<float>());
+        Assert.Equal(0, StarTrainer.ReplaceNonFinite(lin));
+    }
+
+    [Fact]
     public void LrAt_WarmsUpLinearlyThenFollowsTheCosineToTheFinalRatio()
     {
         var o = new TrainOptions { RunFolder = "", Steps = 110, WarmupSteps = 10, LearningRate = 1.0, FinalLrRatio = 0.1 };
