@@ -18,7 +18,8 @@ static class CliErrors
             return 130;
         }
         catch (Exception e) when (e is CheckpointException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
-                                      or InvalidOperationException or NotSupportedException or FormatException)
+                                      or InvalidOperationException or NotSupportedException or FormatException
+                                      or System.Runtime.InteropServices.ExternalException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;

@@ -1,7 +1,6 @@
-namespace StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
 
-/// <summary>An RGB image, 8 bits a channel, rows top to bottom (HWC).</summary>
-public sealed record RgbImage(int Width, int Height, byte[] Pixels);
+namespace StarStudio.Model.Generation;
 
 /// <summary>Milliseconds spent on one scale.</summary>
 /// <param name="TransformerMs">Transformer blocks and logits.</param>

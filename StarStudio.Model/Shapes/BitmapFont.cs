@@ -1,4 +1,5 @@
 // A 5x7 pixel font for contact sheets: StarStudio's own (no reference file).
+using StarStudio.Model.Imaging;
 namespace StarStudio.Model.Shapes;
 
 /// <summary>

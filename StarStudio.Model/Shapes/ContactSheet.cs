@@ -1,4 +1,5 @@
 // Contact sheets of images with captions: StarStudio's own (no reference file).
+using StarStudio.Model.Imaging;
 namespace StarStudio.Model.Shapes;
 
 /// <summary>A PNG grid of images, each with its caption (word-wrapped, built-in pixel font) under it.</summary>

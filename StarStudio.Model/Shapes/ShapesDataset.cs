@@ -1,4 +1,5 @@
 // ShapesWorld data set, splits and held-out prompts: StarStudio's own synthetic data set (no reference file).
+using StarStudio.Model.Imaging;
 namespace StarStudio.Model.Shapes;
 
 public enum ShapesSplit

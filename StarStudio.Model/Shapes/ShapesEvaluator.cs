@@ -1,4 +1,5 @@
 // ShapesEval, a GenEval-style checker for ShapesWorld pictures: StarStudio's own (no reference file).
+using StarStudio.Model.Imaging;
 using System.Diagnostics;
 using System.Text;
 

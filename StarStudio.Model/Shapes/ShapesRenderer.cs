@@ -1,4 +1,5 @@
 // ShapesWorld renderer: StarStudio's own synthetic data set (no reference file).
+using StarStudio.Model.Imaging;
 using SkiaSharp;
 
 namespace StarStudio.Model.Shapes;

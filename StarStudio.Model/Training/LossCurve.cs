@@ -1,4 +1,5 @@
 // StarStudio's own loss-curve plot (no reference file): SkiaSharp lines, text from the built-in pixel font.
+using StarStudio.Model.Imaging;
 using System.Globalization;
 using SkiaSharp;
 using StarStudio.Model.Shapes;

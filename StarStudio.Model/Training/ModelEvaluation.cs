@@ -51,7 +51,7 @@ public static class ModelEvaluation
             var last = pipeline.Generate(request, cancellationToken).Last();
             for (int i = 0; i < chunk.Count; i++)
             {
-                var img = ShapesBatches.FromFrame(last.Images![i]);
+                var img = last.Images![i];
                 results.Add(new PromptEvaluation(chunk[i], img, ShapesEvaluator.Evaluate(img, chunk[i].Claims)));
             }
             progress?.Invoke(results.Count, prompts.Count);

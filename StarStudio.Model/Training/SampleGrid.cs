@@ -1,5 +1,6 @@
 // StarStudio's own periodic sample grids (no reference file): held-out prompts generated with the engine's pipeline,
 // each tile captioned with its prompt and ShapesEval's verdict.
+using StarStudio.Model.Imaging;
 using StarStudio.Model.Generation;
 using StarStudio.Model.Shapes;
 
@@ -20,10 +21,10 @@ public static class SampleGrid
                 StableSampling = stable && model.SamplerHead is not null, Previews = PreviewMode.None,
             };
             var last = new GenerationPipeline(model).Generate(request).Last();
-            var items = new List<(Shapes.RgbImage, string)>();
+            var items = new List<(RgbImage, string)>();
             for (int i = 0; i < prompts.Count; i++)
             {
-                var img = ShapesBatches.FromFrame(last.Images![i]);
+                var img = last.Images![i];
                 var verdict = ShapesEvaluator.Evaluate(img, prompts[i].Claims);
                 items.Add((img, $"{(verdict.Passed ? "PASS" : "FAIL")} {prompts[i].Prompt}"));
             }

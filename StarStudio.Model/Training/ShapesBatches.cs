@@ -1,5 +1,6 @@
 // StarStudio's own data feeding (no reference file): ShapesWorld samples to image tensors in [-1, 1] (VAR's
 // normalisation) and captions, with a fixed sample range per step so a resumed run sees the same data.
+using StarStudio.Model.Imaging;
 using StarStudio.Model.Shapes;
 using static TorchSharp.torch;
 
@@ -37,23 +38,10 @@ public static class ShapesBatches
         return t.MoveToOuterDisposeScope();
     }
 
-    /// <summary>[B, 3, H, W] in [-1, 1] back to RGB images.</summary>
+    /// <summary>[B, 3, H, W] in [-1, 1] back to RGB images (the pipeline's own conversion).</summary>
     public static IReadOnlyList<RgbImage> ToImages(Tensor img_B3HW)
     {
         using var scope = NewDisposeScope();
-        long B = img_B3HW.shape[0], H = img_B3HW.shape[2], W = img_B3HW.shape[3];
-        var u8 = img_B3HW.detach().cpu().add(1).mul(127.5).round().clamp(0, 255).to_type(ScalarType.Byte).permute(0, 2, 3, 1).contiguous();
-        var all = u8.data<byte>().ToArray();
-        var result = new RgbImage[B];
-        for (int i = 0; i < B; i++)
-        {
-            var px = new byte[H * W * 3];
-            Array.Copy(all, i * H * W * 3, px, 0, px.Length);
-            result[i] = new RgbImage((int)W, (int)H, px);
-        }
-        return result;
+        return TensorImages.ToRgb(img_B3HW.add(1).mul(0.5));
     }
-
-    /// <summary>The engine's image record to ShapesWorld's.</summary>
-    public static RgbImage FromFrame(Generation.RgbImage image) => new(image.Width, image.Height, image.Pixels);
 }

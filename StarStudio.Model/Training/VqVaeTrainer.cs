@@ -2,6 +2,7 @@
 // residual quantiser, VQ loss = beta * commitment + codebook term); the reconstruction loss (L1 + MSE, no perceptual
 // or GAN terms) and dead-code restarts are StarStudio's own choices for a tiny codebook on flat-coloured pictures.
 // Shapes: B batch, C = Cvae, H W latent side, N = B*h*w vectors of one scale.
+using StarStudio.Model.Imaging;
 using StarStudio.Model.Shapes;
 using StarStudio.Model.Vae;
 using TorchSharp;

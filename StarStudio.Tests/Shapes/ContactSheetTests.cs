@@ -1,3 +1,4 @@
+using StarStudio.Model.Imaging;
 using System.Buffers.Binary;
 using StarStudio.Model.Shapes;
 

@@ -1,3 +1,4 @@
+using StarStudio.Model.Imaging;
 using StarStudio.Model.Shapes;
 
 namespace StarStudio.Tests.Shapes;

@@ -1,3 +1,4 @@
+using StarStudio.Model.Imaging;
 using System.Text.Json;
 using Microsoft.Playwright;
 using StarStudio.Model.Generation;

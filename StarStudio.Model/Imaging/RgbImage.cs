@@ -1,7 +1,7 @@
-// Plain 8-bit RGB image used by ShapesWorld (no reference file).
+// The one 8-bit RGB image type: generated frames, ShapesWorld renders, previews (no reference file).
 using SkiaSharp;
 
-namespace StarStudio.Model.Shapes;
+namespace StarStudio.Model.Imaging;
 
 /// <summary>An 8-bit RGB image stored row-major, height x width x 3 (HWC).</summary>
 public sealed class RgbImage
