@@ -83,16 +83,8 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
             throw new ArgumentException("The sampler head prepends one pooled-text token: it needs a 1x1 first scale.");
         _cfg = config;
         int C = config.Width, S = config.NumScales;
-        _begin = new int[S];
-        _end = new int[S];
-        for (int i = 0, cur = 0; i < S; i++)
-        {
-            _begin[i] = cur;
-            cur += config.PatchNums[i] * config.PatchNums[i];
-            _end[i] = cur;
-        }
-        _L = _end[^1];
-        _firstL = config.PatchNums[0] * config.PatchNums[0];
+        var layout = new ScaleLayout(config.PatchNums);
+        (_begin, _end, _L, _firstL) = (layout.Begin, layout.End, layout.L, layout.FirstL);
         double initStd = Math.Sqrt(1.0 / C / 3);
 
         _wordEmbed = Linear(config.Cvae, C, device: device);
@@ -142,8 +134,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
             if (_lvlEmbed2 is not null) init.trunc_normal_(_lvlEmbed2.Weight, std: initStd);
         }
 
-        var lvl = new long[_L];
-        for (int si = 0; si < S; si++) Array.Fill(lvl, si, _begin[si], _end[si] - _begin[si]);
+        var lvl = layout.LevelOfToken();
         _attrs = new Attributes { Lvl_1L = Owned.Buffer(tensor(lvl, [1, _L]).to(device ?? CPU)) };
         if (config.RotaryPosEmb)
         {

@@ -42,16 +42,8 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
         config.Validate();
         _cfg = config;
         int C = config.Width, S = config.NumScales;
-        _begin = new int[S];
-        _end = new int[S];
-        for (int i = 0, cur = 0; i < S; i++)
-        {
-            _begin[i] = cur;
-            cur += config.PatchNums[i] * config.PatchNums[i];
-            _end[i] = cur;
-        }
-        _L = _end[^1];
-        _firstL = config.PatchNums[0] * config.PatchNums[0];
+        var layout = new ScaleLayout(config.PatchNums);
+        (_begin, _end, _L, _firstL) = (layout.Begin, layout.End, layout.L, layout.FirstL);
         double initStd = Math.Sqrt(1.0 / C / 3);
 
         _wordEmbed = Linear(config.Cvae, C, device: device);
@@ -67,8 +59,7 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
             blocks[i] = new AdaLNSelfAttn(C, C, config.Heads, config.MlpHidden, config.NormEps, config.AttnL2Norm, config.SharedAln, device);
         _blocks = ModuleList(blocks);
 
-        var lvl = new long[_L];
-        for (int si = 0; si < S; si++) Array.Fill(lvl, si, _begin[si], _end[si] - _begin[si]);
+        var lvl = layout.LevelOfToken();
         // Built on the CPU and moved: the meta device lacks kernels for the mask ops.
         using (var cpuLvl = tensor(lvl, [1, _L]))
         using (var cpuMask = Masks.ScaleCausal(cpuLvl))
