@@ -11,25 +11,8 @@ namespace StarStudio.Tests.Web;
 
 /// <summary>Compare: columns run in step on one job; the first diverging scale is found from the token maps.</summary>
 [Collection(TorchStateCollection.Name)]
-public sealed class CompareTests : BunitContext
+public sealed class CompareTests : PageTestContext
 {
-    readonly TestHost _host = new();
-
-    public CompareTests()
-    {
-        JSInterop.Mode = JSRuntimeMode.Loose;
-        Services.AddMudServices();
-        Services.AddSingleton(_host.Host);
-        Services.AddSingleton(_host.History);
-        Services.AddScoped<GenerationService>();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        if (disposing) _host.Dispose();
-    }
-
     /// <summary>Second path: each column alone through the pipeline, compared scale by scale.</summary>
     static int? FirstDivergenceByHand(IReadOnlyList<GenerationRequest> requests)
     {
@@ -59,7 +42,7 @@ public sealed class CompareTests : BunitContext
         Assert.Equal(expected, cut.Instance.FirstDivergence);
         var marked = cut.Find("tr.ss-diverge");
         Assert.Equal(expected.ToString(), marked.GetAttribute("data-scale"));
-        Assert.Equal(2, _host.History.Count());
+        Assert.Equal(2, HostFixture.History.Count());
     }
 
     [Fact]
@@ -87,7 +70,7 @@ public sealed class CompareTests : BunitContext
         var second = cut.Find(".ss-compare-col[data-col='1']");
         Assert.Contains("Top-k must be between 0 (off) and the vocabulary size 64", second.TextContent);
         Assert.DoesNotContain("Top-k must be", cut.Find(".ss-compare-col[data-col='0']").TextContent);
-        Assert.Equal(0, _host.History.Count());
+        Assert.Equal(0, HostFixture.History.Count());
     }
 
     [Fact]
@@ -112,7 +95,7 @@ public sealed class CompareTests : BunitContext
         using var model = RandomModels.Create("tiny-star");
         var alone = new GenerationPipeline(model).Generate(new GenerationRequest { Prompts = ["a red circle"], Seed = 41, Cfg = 3, TopP = 0.8 }).Last();
         Assert.Equal(alone.Images![0].Pixels, PngWriter.Decode((byte[])last.Arguments[1]!).Pixels);
-        Assert.Equal(4, _host.History.Count());
+        Assert.Equal(4, HostFixture.History.Count());
     }
 
     [Fact]
@@ -132,6 +115,6 @@ public sealed class CompareTests : BunitContext
         });
         cut.Find("#sweep-run").Click();
         Assert.Contains("20 images: at most 16", cut.Find("#sweep-x").TextContent);
-        Assert.Equal(0, _host.History.Count());
+        Assert.Equal(0, HostFixture.History.Count());
     }
 }

@@ -11,28 +11,11 @@ namespace StarStudio.Tests.Web;
 
 /// <summary>Scale explorer: replay of stored token maps, per-scale pictures, fork from scale k.</summary>
 [Collection(TorchStateCollection.Name)]
-public sealed class ExploreTests : BunitContext
+public sealed class ExploreTests : PageTestContext
 {
-    readonly TestHost _host = new();
-
-    public ExploreTests()
-    {
-        JSInterop.Mode = JSRuntimeMode.Loose;
-        Services.AddMudServices();
-        Services.AddSingleton(_host.Host);
-        Services.AddSingleton(_host.History);
-        Services.AddScoped<GenerationService>();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        if (disposing) _host.Dispose();
-    }
-
     long Generate()
     {
-        var job = _host.Host.Submit(new GenerationRequest { Prompts = ["a green square"], Seed = 21, Cfg = 3 });
+        var job = HostFixture.Host.Submit(new GenerationRequest { Prompts = ["a green square"], Seed = 21, Cfg = 3 });
         var final = job.RunToEndAsync().GetAwaiter().GetResult();
         return Assert.IsType<JobCompleted>(final).Result.HistoryIds.Single();
     }
@@ -48,10 +31,10 @@ public sealed class ExploreTests : BunitContext
 
         Assert.Equal(4, cut.FindAll("#explore-scales tr[data-scale]").Count);
         // The replayed last scale is exactly the stored image.
-        var stored = PngWriter.Decode(_host.History.GetPng(id)!);
+        var stored = PngWriter.Decode(HostFixture.History.GetPng(id)!);
         Assert.Equal(stored.Pixels, PngWriter.Decode(Put("exp-img-3")).Pixels);
         // Token maps are one pixel per token, coloured by code; confidence maps likewise.
-        var maps = _host.History.GetScales(id)!;
+        var maps = HostFixture.History.GetScales(id)!;
         var tokens = PngWriter.Decode(Put("exp-tok-2"));
         Assert.Equal((3, 3), (tokens.Width, tokens.Height));
         var (r, g, b) = ScaleImages.CodeColor(maps.Tokens[2][0]);
@@ -62,7 +45,7 @@ public sealed class ExploreTests : BunitContext
         // The residual of scale 4 is what it changed relative to scale 3.
         var expectedResidual = ScaleImages.Residual(stored, PngWriter.Decode(Put("exp-img-2")));
         Assert.Equal(expectedResidual.Pixels, PngWriter.Decode(Put("exp-res-3")).Pixels);
-        Assert.Equal(1, _host.History.Count()); // the replay is not stored again
+        Assert.Equal(1, HostFixture.History.Count()); // the replay is not stored again
     }
 
     [Fact]
@@ -76,12 +59,12 @@ public sealed class ExploreTests : BunitContext
         cut.Find("#fork-run").Click();
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.ForkResultId), TimeSpan.FromSeconds(30));
 
-        var original = _host.History.GetScales(id)!;
-        var fork = _host.History.GetScales(cut.Instance.ForkResultId!.Value)!;
+        var original = HostFixture.History.GetScales(id)!;
+        var fork = HostFixture.History.GetScales(cut.Instance.ForkResultId!.Value)!;
         Assert.Equal(original.Tokens[0], fork.Tokens[0]);
         Assert.Equal(original.Tokens[1], fork.Tokens[1]);
         Assert.NotEqual(original.Tokens[3], fork.Tokens[3]); // a new seed from scale 3 on
-        Assert.Equal(22, _host.History.Get(cut.Instance.ForkResultId.Value)!.Metadata.Seed);
+        Assert.Equal(22, HostFixture.History.Get(cut.Instance.ForkResultId.Value)!.Metadata.Seed);
         Assert.Equal(4, cut.FindAll("#fork-film .ss-film-item").Count);
     }
 

@@ -11,25 +11,8 @@ namespace StarStudio.Tests.Web;
 
 /// <summary>The playground page in bUnit, on a real model host with the tiny random model.</summary>
 [Collection(TorchStateCollection.Name)]
-public sealed class PlaygroundTests : BunitContext
+public sealed class PlaygroundTests : PageTestContext
 {
-    readonly TestHost _host = new();
-
-    public PlaygroundTests()
-    {
-        JSInterop.Mode = JSRuntimeMode.Loose;
-        Services.AddMudServices(o => { o.SnackbarConfiguration.ShowTransitionDuration = 0; o.SnackbarConfiguration.HideTransitionDuration = 0; });
-        Services.AddSingleton(_host.Host);
-        Services.AddSingleton(_host.History);
-        Services.AddScoped<GenerationService>();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        if (disposing) _host.Dispose();
-    }
-
     [Fact]
     public void Controls_BindToTheRequest()
     {
@@ -64,7 +47,7 @@ public sealed class PlaygroundTests : BunitContext
         Assert.Equal([0, 1, 2, 3], frames.Select(i => (int)i.Arguments[0]!));
         Assert.All(frames, i => Assert.Equal(new byte[] { 137, 80, 78, 71 }, ((byte[])i.Arguments[2]!)[..4]));
         Assert.Contains("Inference time", cut.Find("#total").TextContent);
-        Assert.Equal(1, _host.History.Count());
+        Assert.Equal(1, HostFixture.History.Count());
         Assert.Equal(cut.Instance.Result!.Metadata[0].Seed, cut.Instance.Seed); // the used seed is shown
     }
 
@@ -79,14 +62,14 @@ public sealed class PlaygroundTests : BunitContext
         cut.WaitForAssertion(() => Assert.Contains("CFG must be between 0 and 20", cut.Find("#cfg-field").TextContent));
         Assert.Contains("Top-k must be between 0 (off) and the vocabulary size 64", cut.Find("#topk-field").TextContent);
         Assert.DoesNotContain("must be", cut.Find("#topp-field").TextContent);
-        Assert.Equal(0, _host.History.Count());
+        Assert.Equal(0, HostFixture.History.Count());
         Assert.Empty(cut.FindAll(".ss-film-item"));
     }
 
     [Fact]
     public async Task Stop_CancelsTheGeneration()
     {
-        _host.Host.Pause(); // keep the job in the queue so Stop has something to cancel
+        HostFixture.Host.Pause(); // keep the job in the queue so Stop has something to cancel
         var cut = Render<Playground>();
         cut.Find("#generate").Click();
         cut.WaitForAssertion(() => Assert.True(cut.Instance.Running));
@@ -95,9 +78,9 @@ public sealed class PlaygroundTests : BunitContext
         await cut.InvokeAsync(() => cut.Find("#stop").Click()); // find and click in one dispatch: frames re-render meanwhile
         cut.WaitForAssertion(() => Assert.False(cut.Instance.Running));
         Assert.Contains("Cancelled before it started", cut.Find("#outcome").TextContent);
-        Assert.Equal(0, _host.Host.QueueLength);
-        _host.Host.Resume();
-        Assert.Equal(0, _host.History.Count());
+        Assert.Equal(0, HostFixture.Host.QueueLength);
+        HostFixture.Host.Resume();
+        Assert.Equal(0, HostFixture.History.Count());
     }
 
     [Fact]
@@ -144,22 +127,22 @@ public sealed class PlaygroundTests : BunitContext
     [Fact]
     public async Task Queue_ShowsThePlaceAndKeepsItUpToDate()
     {
-        _host.Host.Pause();
-        var ahead = _host.Host.Submit(new GenerationRequest { Prompts = ["a red circle"], Seed = 1, Cfg = 1 });
+        HostFixture.Host.Pause();
+        var ahead = HostFixture.Host.Submit(new GenerationRequest { Prompts = ["a red circle"], Seed = 1, Cfg = 1 });
         var cut = Render<Playground>();
         cut.Find("#generate").Click();
         cut.WaitForAssertion(() => Assert.Contains("Queued: 1 ahead of you", cut.Find("#status").TextContent));
 
-        _host.Host.Resume();
+        HostFixture.Host.Resume();
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
         Assert.IsType<JobCompleted>(await ahead.RunToEndAsync());
-        Assert.Equal(2, _host.History.Count());
+        Assert.Equal(2, HostFixture.History.Count());
     }
 
     [Fact]
     public async Task Rerun_FromHistoryReproducesTheStoredImage()
     {
-        var first = await _host.Host.Submit(new GenerationRequest { Prompts = ["a green triangle"], Seed = 99, Cfg = 2.5, TopK = 20 }).RunToEndAsync();
+        var first = await HostFixture.Host.Submit(new GenerationRequest { Prompts = ["a green triangle"], Seed = 99, Cfg = 2.5, TopK = 20 }).RunToEndAsync();
         long id = Assert.IsType<JobCompleted>(first).Result.HistoryIds.Single();
 
         Services.GetRequiredService<NavigationManager>().NavigateTo($"/?history={id}&run=true");
@@ -167,8 +150,8 @@ public sealed class PlaygroundTests : BunitContext
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
         var again = cut.Instance.Result!;
         Assert.Equal((99L, 2.5, 20, "a green triangle"), (again.Metadata[0].Seed, again.Metadata[0].Cfg, again.Metadata[0].TopK, again.Metadata[0].Prompt));
-        Assert.Equal(PngWriter.Decode(_host.History.GetPng(id)!).Pixels, PngWriter.Decode(again.Pngs[0]).Pixels);
-        Assert.Equal(2, _host.History.Count());
+        Assert.Equal(PngWriter.Decode(HostFixture.History.GetPng(id)!).Pixels, PngWriter.Decode(again.Pngs[0]).Pixels);
+        Assert.Equal(2, HostFixture.History.Count());
     }
 
     [Fact]

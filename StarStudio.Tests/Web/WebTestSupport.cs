@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using MudBlazor.Services;
 using StarStudio.Model.Generation;
 using StarStudio.Model.Transformers;
 using StarStudio.Web;
@@ -140,5 +141,29 @@ public sealed class FailingModel : IDisposable
     {
         Release.Set();
         _inner?.Dispose();
+    }
+}
+
+/// <summary>
+/// bUnit context for a page on a real model host (tiny random model): MudBlazor services with zero transitions,
+/// loose JS interop, the host, its history and a per-test generation service.
+/// </summary>
+public abstract class PageTestContext : Bunit.BunitContext
+{
+    protected TestHost HostFixture { get; } = new();
+
+    protected PageTestContext()
+    {
+        JSInterop.Mode = Bunit.JSRuntimeMode.Loose;
+        Services.AddMudServices(o => { o.SnackbarConfiguration.ShowTransitionDuration = 0; o.SnackbarConfiguration.HideTransitionDuration = 0; });
+        Services.AddSingleton(HostFixture.Host);
+        Services.AddSingleton(HostFixture.History);
+        Services.AddScoped<GenerationService>();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) HostFixture.Dispose();
     }
 }
