@@ -56,7 +56,7 @@ public sealed class ExploreTests : PageTestContext
         cut.WaitForAssertion(() => Assert.StartsWith("4 scales", cut.Find("#explore-status").TextContent), TimeSpan.FromSeconds(30));
 
         cut.FindAll(".ss-fork")[1].Click(); // keep scales 1-2
-        cut.Find("#fork-run").Click();
+        cut.WaitForElement("#fork-run", TimeSpan.FromSeconds(10)).Click(); // MudButton renders the fork panel asynchronously
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.ForkResultId), TimeSpan.FromSeconds(30));
 
         var original = HostFixture.History.GetScales(id)!;
