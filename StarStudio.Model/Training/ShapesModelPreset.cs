@@ -28,8 +28,9 @@ public sealed record ShapesModelPreset
         ImageSize = 64,
         Vae = new VqVaeConfig
         {
-            VocabSize = 256, Cvae = 8, Ch = 16, ChMult = [1, 2, 2, 4], NumResBlocks = 1, NormGroups = 8,
-            VPatchNums = ShapesPatchNums, TestMode = false, UsingSa = false, UsingMidSa = true,
+            // NormGroups 0: no GroupNorm, which removes the flat colours these pictures are made of (VqVaeConfig.NormGroups).
+            VocabSize = 256, Cvae = 8, Ch = 16, ChMult = [1, 2, 2, 4], NumResBlocks = 1, NormGroups = 0,
+            VPatchNums = ShapesPatchNums, TestMode = false, UsingSa = false, UsingMidSa = false,
         },
         Star = new StarConfig
         {

@@ -19,7 +19,7 @@ public static class ShapesTraining
     /// <summary>Per-stage defaults: the settings of the shipped model's run (docs/MODEL_CARD.md), about 45 minutes of steps on 2 cores.</summary>
     public static TrainOptions Defaults(string stage, string preset) => stage switch
     {
-        VqVaeTrainer.StageName => new TrainOptions { RunFolder = "", Preset = preset, Steps = 500, BatchSize = 32, LearningRate = 3e-3, WarmupSteps = 30, WeightDecay = 0.0 },
+        VqVaeTrainer.StageName => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1200, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 30, WeightDecay = 0.0 },
         "star" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 2000, BatchSize = 32, LearningRate = 1.5e-3, WarmupSteps = 30, WeightDecay = 0.05 },
         "sampler" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 150, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 10, WeightDecay = 0.0 },
         _ => throw new ArgumentException($"Unknown stage '{stage}'."),

@@ -14,9 +14,12 @@ static class VaeOps
     /// <summary>
     /// The reference's Normalize: GroupNorm(num_groups, C, eps=1e-6, affine). TorchSharp 0.107's GroupNorm leaves its
     /// affine parameters uninitialised (torch.empty), so set them to PyTorch's ones/zeros here.
+    /// numGroups 0 (<see cref="VqVaeConfig.NormGroups"/>, StarStudio's option, never in official files) means no
+    /// normalisation at all.
     /// </summary>
-    internal static GroupNorm Normalize(long inChannels, int numGroups, Device? device)
+    internal static nn.Module<Tensor, Tensor> Normalize(long inChannels, int numGroups, Device? device)
     {
+        if (numGroups == 0) return new NoNorm();
         if (inChannels % numGroups != 0)
             throw new ArgumentException($"GroupNorm needs channels ({inChannels}) divisible by groups ({numGroups}).");
         var norm = nn.GroupNorm(numGroups, inChannels, eps: 1e-6, affine: true, device: device);
@@ -34,6 +37,15 @@ static class VaeOps
         if (!ReferenceEquals(old, next)) old.Dispose();
         return next;
     }
+}
+
+/// <summary>
+/// No normalisation (<see cref="VqVaeConfig.NormGroups"/> 0). Returns a copy, not its input: every caller applies SiLU
+/// in place to what Normalize returns, and the input is still needed (the residual shortcut, autograd).
+/// </summary>
+sealed class NoNorm() : nn.Module<Tensor, Tensor>(nameof(NoNorm))
+{
+    public override Tensor forward(Tensor x) => x.clone();
 }
 
 /// <summary>Nearest-neighbour 2x upsampling followed by a 3x3 conv (decoder).</summary>
@@ -80,9 +92,9 @@ public sealed class Downsample2x : nn.Module<Tensor, Tensor>
 /// <summary>GroupNorm-SiLU-conv twice plus a (1x1 conv when widths differ) shortcut.</summary>
 public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "norm1")] private readonly GroupNorm _norm1;
+    [ComponentName(Name = "norm1")] private readonly nn.Module<Tensor, Tensor> _norm1;
     [ComponentName(Name = "conv1")] private readonly Conv2d _conv1;
-    [ComponentName(Name = "norm2")] private readonly GroupNorm _norm2;
+    [ComponentName(Name = "norm2")] private readonly nn.Module<Tensor, Tensor> _norm2;
     [ComponentName(Name = "conv2")] private readonly Conv2d _conv2;
     // The reference's nn.Identity when widths match: no parameters, so no state-dict entry.
     [ComponentName(Name = "nin_shortcut")] private readonly Conv2d? _ninShortcut;
@@ -123,7 +135,7 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 /// <summary>Single-head spatial self-attention over all H*W positions, scale C^-0.5, residual output.</summary>
 public sealed class AttnBlock : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "norm")] private readonly GroupNorm _norm;
+    [ComponentName(Name = "norm")] private readonly nn.Module<Tensor, Tensor> _norm;
     [ComponentName(Name = "qkv")] private readonly Conv2d _qkv;
     [ComponentName(Name = "proj_out")] private readonly Conv2d _projOut;
     private readonly long _c;
@@ -222,7 +234,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "conv_in")] private readonly Conv2d _convIn;
     [ComponentName(Name = "down")] private readonly ModuleList<EncoderDownLevel> _down;
     [ComponentName(Name = "mid")] private readonly MidBlock _mid;
-    [ComponentName(Name = "norm_out")] private readonly GroupNorm _normOut;
+    [ComponentName(Name = "norm_out")] private readonly nn.Module<Tensor, Tensor> _normOut;
     [ComponentName(Name = "conv_out")] private readonly Conv2d _convOut;
     private readonly int _numResolutions;
     private readonly int _numResBlocks;
@@ -291,7 +303,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "conv_in")] private readonly Conv2d _convIn;
     [ComponentName(Name = "mid")] private readonly MidBlock _mid;
     [ComponentName(Name = "up")] private readonly ModuleList<DecoderUpLevel> _up;
-    [ComponentName(Name = "norm_out")] private readonly GroupNorm _normOut;
+    [ComponentName(Name = "norm_out")] private readonly nn.Module<Tensor, Tensor> _normOut;
     [ComponentName(Name = "conv_out")] private readonly Conv2d _convOut;
     private readonly int _numResolutions;
     private readonly int _numResBlocks;

@@ -50,7 +50,10 @@ public sealed record VqVaeConfig
 
     /// <summary>
     /// GroupNorm groups of every Normalize. The reference always uses 32, so every channel count must be a multiple
-    /// of 32; tiny test configs may lower it.
+    /// of 32; tiny test configs may lower it. 0 is StarStudio's option for flat-coloured pictures: no normalisation.
+    /// GroupNorm subtracts each picture's own mean over its group's channels and pixels, which on a picture that is
+    /// mostly one flat colour removes that colour: our shapes VQ-VAE plateaued for hundreds of steps at the error of
+    /// a per-picture mean colour with it, and learned the colours at once without it (docs/MODEL_CARD.md).
     /// </summary>
     public int NormGroups { get; init; } = 32;
 
@@ -114,9 +117,9 @@ public sealed record VqVaeConfig
         for (int i = 1; i < VPatchNums.Count; i++)
             if (VPatchNums[i] <= VPatchNums[i - 1])
                 throw new ArgumentException($"VPatchNums must increase, got ({string.Join(",", VPatchNums)}).");
-        if (NormGroups < 1) throw new ArgumentException($"NormGroups must be positive, got {NormGroups}.");
+        if (NormGroups < 0) throw new ArgumentException($"NormGroups must be 0 (no normalisation) or positive, got {NormGroups}.");
         foreach (int c in LevelChannels)
-            if (c % NormGroups != 0)
+            if (NormGroups > 0 && c % NormGroups != 0)
                 throw new ArgumentException($"GroupNorm needs channels divisible by NormGroups={NormGroups}, but a level has {c} channels (Ch={Ch}, ChMult=({string.Join(",", ChMult)})). Lower NormGroups for tiny configs.");
     }
 

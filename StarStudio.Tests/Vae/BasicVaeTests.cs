@@ -72,6 +72,24 @@ public class BasicVaeTests
     }
 
     [Fact]
+    public void ResnetBlock_WithoutNormalisationKeepsItsInputAndHasNoNormWeights()
+    {
+        // NormGroups 0 (StarStudio's option for flat pictures): SiLU runs in place on what Normalize returns, so the
+        // input must survive for the shortcut, and a flat picture's colour must come through (GroupNorm would zero it).
+        manual_seed(22);
+        using var block = new ResnetBlock(8, 8, 0, 0);
+        var sd = block.state_dict();
+        Assert.DoesNotContain(sd.Keys, k => k.StartsWith("norm", StringComparison.Ordinal));
+        var x = randn(2, 8, 5, 5);
+        var before = x.clone();
+        using var y = block.call(x);
+        Assert.Equal(Values(before), Values(x));
+        var h = F.conv2d(F.silu(x), sd["conv1.weight"], sd["conv1.bias"], padding: [1, 1]);
+        h = F.conv2d(F.silu(h), sd["conv2.weight"], sd["conv2.bias"], padding: [1, 1]);
+        AssertClose(x + h, y, 1e-5, "ResnetBlock without normalisation");
+    }
+
+    [Fact]
     public void AttnBlock_MatchesTheReferenceBmmFormula()
     {
         manual_seed(22);
