@@ -101,6 +101,8 @@ static class EvalCommand
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"{r.MsPerImage.ToString("F1", CultureInfo.InvariantCulture)} ms per image (batches of {r.Settings.Batch}, final image only)");
         Console.WriteLine(r.Table.ToMarkdown());
+        Console.WriteLine("claims that held: " + string.Join(", ", ShapesEvaluator.ClaimRates(r.Results)
+            .Select(c => $"{c.Kind.ToString().ToLowerInvariant()} {c.Held}/{c.Total} ({100.0 * c.Held / c.Total:F1}%)")));
     }
 
     static void PrintComparison(IReadOnlyList<EvalReport> reports)
@@ -113,6 +115,15 @@ static class EvalCommand
         {
             var accs = cats.Select(c => r.Table.Categories.First(x => x.Category == c).Accuracy);
             Console.WriteLine($"| {r.Settings} | " + string.Join(" | ", accs.Select(a => $"{a * 100:F1}%")) + $" | **{r.Table.Overall * 100:F1}%** | {r.MsPerImage:F1} |");
+        }
+        Console.WriteLine();
+        var kinds = reports[0].Results.SelectMany(x => x.Result.Verdicts).Select(v => v.Kind).Distinct().Order().ToList();
+        Console.WriteLine("| settings: claims that held | " + string.Join(" | ", kinds.Select(k => k.ToString().ToLowerInvariant())) + " |");
+        Console.WriteLine("|---|" + string.Concat(kinds.Select(_ => "---:|")));
+        foreach (var r in reports)
+        {
+            var rates = ShapesEvaluator.ClaimRates(r.Results).ToDictionary(c => c.Kind);
+            Console.WriteLine($"| {r.Settings} | " + string.Join(" | ", kinds.Select(k => rates.TryGetValue(k, out var c) ? $"{100.0 * c.Held / c.Total:F1}%" : "-")) + " |");
         }
     }
 }

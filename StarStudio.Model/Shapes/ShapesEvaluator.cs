@@ -422,6 +422,14 @@ public static class ShapesEvaluator
         new(results.Select(r => (r.Prompt.Category, r.Result.Passed)));
 
     /// <summary>
+    /// How often each kind of claim held over all prompts, whatever their category: tells a model that gets colours
+    /// right but not shapes from one that gets nothing (a prompt passes only when all its claims hold).
+    /// </summary>
+    public static IReadOnlyList<(ClaimKind Kind, int Total, int Held)> ClaimRates(IEnumerable<PromptEvaluation> results) =>
+        [.. results.SelectMany(r => r.Result.Verdicts).GroupBy(v => v.Kind).OrderBy(g => g.Key)
+            .Select(g => (g.Key, g.Count(), g.Count(v => v.Passed)))];
+
+    /// <summary>
     /// Scores the evaluator itself: n held-out prompts (categories in turn) rendered exactly by the renderer, each
     /// judged against the claims parsed back from its prompt text. A sound evaluator passes nearly all of them.
     /// </summary>

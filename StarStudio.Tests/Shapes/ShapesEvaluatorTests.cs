@@ -151,6 +151,11 @@ public class ShapesEvaluatorTests
         var table = ShapesEvaluator.Table(results);
         Assert.All(table.Categories, c => Assert.Equal(c.Category == EvalCategory.Counting ? 0 : 1, c.Accuracy));
         Assert.Equal(5.0 / 6, table.Overall, 12);
+        var rates = ShapesEvaluator.ClaimRates(results);
+        // Each counting prompt has one Count claim and loses it; every other claim of every prompt holds.
+        var count = rates.Single(r => r.Kind == ClaimKind.Count);
+        Assert.Equal(results.Count(r => r.Prompt.Category == EvalCategory.Counting), count.Total - count.Held);
+        Assert.All(rates.Where(r => r.Kind != ClaimKind.Count), r => Assert.Equal(r.Total, r.Held));
         var failure = results.First(r => !r.Result.Passed);
         Assert.StartsWith($"[counting] {failure.Prompt.Prompt} | failed: {failure.Prompt.Claims.Objects[0].Count} ", failure.Caption);
     }
