@@ -41,6 +41,21 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void ObjectWeights_WeighPixelsThatDifferFromThePicturesBackground()
+    {
+        // A 4x4 blue picture with a red 2x2 square and one pixel of slightly different blue (below the threshold).
+        var x = zeros(1, 3, 4, 4);
+        x[0, 2] = tensor(1f);
+        x[0, 0, ..2, ..2] = tensor(1f);
+        x[0, 2, ..2, ..2] = tensor(-1f);
+        x[0, 2, 3, 3] = tensor(0.98f);
+        using var w = VqVaeTrainer.ObjectWeights(x);
+        Assert.Equal([1L, 1, 4, 4], w.shape);
+        float heavy = (float)(1 + VqVaeTrainer.ObjectWeight);
+        Assert.Equal([heavy, heavy, 1, 1, heavy, heavy, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], w.data<float>().ToArray());
+    }
+
+    [Fact]
     public void ReplaceNonFinite_ZeroesNaNAndInfinityAndCountsThem()
     {
         using var lin = nn.Linear(3, 2);
