@@ -106,8 +106,8 @@ public sealed class VqVaeTrainer : TrainerBase
     }
 
     /// <summary>
-    /// Codes that no position of the current batch picks, at any scale, are moved onto random residual vectors of the
-    /// batch (drawn from every scale), so a small codebook does not collapse onto a few entries.
+    /// Codes that no position of the current batch picks, at any scale, are moved onto residual vectors of the batch
+    /// (drawn from every scale, badly served ones first), so a small codebook does not collapse onto a few entries.
     /// </summary>
     /// <returns>Codes moved, and the RMS of the features and of the final quantisation error (before the move).</returns>
     (int Restarted, double FRms, double ErrRms) RestartDeadCodes(Tensor x)
@@ -122,13 +122,15 @@ public sealed class VqVaeTrainer : TrainerBase
         long C = f.shape[1], H = f.shape[2], W = f.shape[3];
         var f_rest = f.clone();
         var pool = new List<Tensor>();
+        var errors = new List<Tensor>();
         var hits_V = zeros(q.VocabSize);
         for (int si = 0; si < pn.Count; si++)
         {
             int p = pn[si];
             var z_NC = (si != pn.Count - 1 ? F.interpolate(f_rest, [p, p], mode: InterpolationMode.Area) : f_rest).permute(0, 2, 3, 1).reshape(-1, C);
-            pool.Add(z_NC);
             var idx = q.NearestIndices(z_NC);
+            pool.Add(z_NC);
+            errors.Add((z_NC - q.Embedding.weight!.index_select(0, idx)).square().sum(1));
             hits_V.add_(idx.bincount(null, q.VocabSize).to_type(ScalarType.Float32));
             var h = q.Embedding.call(idx.view(B, p, p)).permute(0, 3, 1, 2);
             if (si != pn.Count - 1) h = F.interpolate(h, [H, W], mode: InterpolationMode.Bicubic, align_corners: false);
@@ -138,8 +140,10 @@ public sealed class VqVaeTrainer : TrainerBase
         var dead = hits_V.eq(0).nonzero().view(-1);
         int nDead = (int)dead.shape[0];
         if (nDead == 0) return (0, fRms, errRms);
+        // Residuals drawn in proportion to their squared distance from the nearest code (k-means++ seeding): the
+        // rare object residuals, which the background-dominated codebook serves worst, get the free codes.
         var all = cat(pool, 0);
-        var pick = randint(all.shape[0], [nDead]);
+        var pick = multinomial(cat(errors, 0) + 1e-12, nDead, replacement: true);
         var weight = q.Embedding.weight!;
         weight.index_copy_(0, dead, all.index_select(0, pick) + randn(nDead, C) * 1e-3);
         return (nDead, fRms, errRms);
