@@ -14,6 +14,7 @@ public static class StarStudioApp
         services.Configure<StarStudioOptions>(configuration.GetSection(StarStudioOptions.Section));
         services.AddSingleton<HistoryStore>();
         services.AddSingleton<ModelHost>();
+        services.AddSingleton(sp => sp.GetRequiredService<ModelHost>().Catalog);
         services.AddScoped<GenerationService>();
         return services;
     }
