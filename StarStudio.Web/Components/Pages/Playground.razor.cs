@@ -24,6 +24,8 @@ public partial class Playground
     [SupplyParameterFromQuery(Name = "run")] public bool RunNow { get; set; }
 
     // Controls (public so tests and the page bind to the same state).
+    /// <summary>The loaded model to draw with; null: the host's active model.</summary>
+    public string? ModelName { get; set; }
     public string Prompt { get; set; } = "";
     public string NegativePrompt { get; set; } = "";
     public double Cfg { get; set; } = 4.0;
@@ -84,6 +86,8 @@ public partial class Playground
         }
     }
 
+    protected override void OnInitialized() => ModelName = Generation.Host.ActiveModel;
+
     protected override void OnParametersSet()
     {
         if (HistoryId is { } id && History.Get(id) is { } entry) Apply(entry.Metadata);
@@ -93,6 +97,7 @@ public partial class Playground
     /// <summary>Puts a stored image's parameters into the controls (seed fixed, so a re-run reproduces it).</summary>
     void Apply(GenerationMetadata m)
     {
+        if (Generation.Host.InfoFor(m.Model) is not null) ModelName = m.Model;
         Prompt = m.Prompt ?? "";
         NegativePrompt = m.NegativePrompt ?? "";
         Cfg = m.Cfg;
@@ -164,9 +169,16 @@ public partial class Playground
         InspectPrompt(Prompt);
     }
 
+    void OnModelChanged(string? model)
+    {
+        ModelName = model;
+        _errors.Remove("model");
+        InspectPrompt(Prompt); // another model, another vocabulary
+    }
+
     public void InspectPrompt(string? prompt)
     {
-        var report = Generation.Host.InspectPrompt(prompt ?? "");
+        var report = Generation.Host.InspectPrompt(prompt ?? "", ModelName);
         UnknownWords = report?.UnknownWords.Distinct().ToArray() ?? [];
         _promptTruncated = report?.Truncated ?? false;
     }
@@ -180,7 +192,7 @@ public partial class Playground
             SeedMode.ReuseLast when _lastSeed is { } s => s,
             _ => Random.Shared.NextInt64(0, 1L << 31),
         };
-        bool text = Generation.Host.Info?.Limits.TextConditional ?? true;
+        bool text = Generation.Host.InfoFor(ModelName)?.Limits.TextConditional ?? true;
         int n = Math.Max(BatchSize, 0);
         return new GenerationRequest
         {
@@ -202,7 +214,7 @@ public partial class Playground
         var request = BuildRequest();
         _errors.Clear();
         if (BatchSize < 1) _errors["batch"] = "Batch size must be at least 1.";
-        foreach (var e in Generation.Host.Validate(request)) _errors.TryAdd(e.Field, e.Message);
+        foreach (var e in Generation.Host.Validate(request, ModelName)) _errors.TryAdd(e.Field, e.Message);
         if (_errors.Count > 0) { StateHasChanged(); return; }
 
         Seed = request.Seed;
@@ -221,7 +233,7 @@ public partial class Playground
         await JS.InvokeVoidAsync("starstudio.reset");
         try
         {
-            var final = await Generation.RunAsync(request, OnUpdateAsync);
+            var final = await Generation.RunAsync(request, OnUpdateAsync, model: ModelName);
             switch (final)
             {
                 case JobCompleted done:
