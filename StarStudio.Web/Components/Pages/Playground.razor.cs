@@ -229,6 +229,7 @@ public partial class Playground
         _scaleCount = 0;
         _ahead = 0;
         _etaMs = double.NaN;
+        _framesLost = false;
         StateHasChanged();
         await JS.InvokeVoidAsync("starstudio.reset");
         try
@@ -238,6 +239,9 @@ public partial class Playground
             {
                 case JobCompleted done:
                     Result = done.Result;
+                    // Frames were lost while the connection was down: at least the final images reach the page.
+                    if (_framesLost)
+                        for (int r = 0; r < done.Result.Pngs.Count; r++) await PushFrameAsync(_scaleCount - 1, r, done.Result.Pngs[r]);
                     _lastSeed = request.Seed;
                     Outcome = string.Create(CultureInfo.InvariantCulture, $"Done in {done.Result.TotalMs / 1000:F2} s.");
                     break;
@@ -283,7 +287,7 @@ public partial class Playground
                 Notices.AddRange(f.Notices);
                 if (f.Pngs is { } pngs)
                     for (int r = 0; r < pngs.Count; r++)
-                        await JS.InvokeVoidAsync("starstudio.frame", f.ScaleIndex, r, pngs[r]);
+                        await PushFrameAsync(f.ScaleIndex, r, pngs[r]);
                 var t = f.Timings;
                 Film.Add(new FilmItem(f.ScaleIndex, f.Side, t.TransformerMs + t.SamplingMs + t.DecodeMs, t.ElapsedMs));
                 _filmDirty = true;
@@ -293,6 +297,21 @@ public partial class Playground
     }
 
     public void Stop() => Generation.Stop();
+
+    /// <summary>
+    /// Sends one scale's picture to the browser. While the circuit's connection is down, a JS call is neither
+    /// delivered nor answered: waiting out the default one-minute timeout per frame would stall the run, and its
+    /// exception would end the circuit. A frame the browser misses is only a preview, so it is dropped instead.
+    /// </summary>
+    async Task PushFrameAsync(int scale, int row, byte[] png)
+    {
+        try { await JS.InvokeVoidAsync("starstudio.frame", FrameTimeout, scale, row, png); }
+        catch (Exception e) when (e is JSDisconnectedException or TaskCanceledException or JSException) { _framesLost = true; }
+    }
+
+    bool _framesLost;
+
+    static readonly TimeSpan FrameTimeout = TimeSpan.FromSeconds(5);
 
     async Task ShowScaleAsync(int scale)
     {
