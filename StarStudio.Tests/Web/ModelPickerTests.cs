@@ -1,5 +1,8 @@
 using Bunit;
+using StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
 using StarStudio.Web.Components.Pages;
+using StarStudio.Web.Services;
 
 namespace StarStudio.Tests.Web;
 
@@ -60,5 +63,20 @@ public sealed class ModelPickerTests : PageTestContext
         cut.Find("#generate").Click();
         cut.WaitForAssertion(() => Assert.Contains("No model named 'tiny-star-sampler' is loaded", cut.Find("#model-field").TextContent));
         Assert.Equal(0, HostFixture.History.Count());
+    }
+
+    [Fact]
+    public async Task Explorer_ReplaysAnImageWithTheModelThatMadeIt()
+    {
+        // Made by the second model while the startup model stays active.
+        var job = HostFixture.Host.Submit(new GenerationRequest { Prompts = ["a green square"], Seed = 4, Cfg = 3 }, model: "tiny-star-sampler");
+        long id = Assert.IsType<JobCompleted>(await job.RunToEndAsync()).Result.HistoryIds.Single();
+        Assert.Equal("tiny-star", HostFixture.Host.ActiveModel);
+
+        var cut = Render<Explore>(p => p.Add(x => x.Id, id));
+        cut.WaitForAssertion(() => Assert.StartsWith("4 scales", cut.Find("#explore-status").TextContent), TimeSpan.FromSeconds(30));
+        // Same tokens through another VQ-VAE would decode to other pixels: the replay is exactly the stored image.
+        var replayed = (byte[])JSInterop.Invocations.Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == "exp-img-3").Arguments[1]!;
+        Assert.Equal(PngWriter.Decode(HostFixture.History.GetPng(id)!).Pixels, PngWriter.Decode(replayed).Pixels);
     }
 }

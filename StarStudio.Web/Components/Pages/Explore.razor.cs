@@ -84,6 +84,10 @@ public partial class Explore
         }
     }
 
+    /// <summary>The model that made the stored image (its token maps mean nothing to another one); null for entries
+    /// that don't name one (the active model then).</summary>
+    string? EntryModel => string.IsNullOrEmpty(Entry?.Metadata.Model) ? null : Entry.Metadata.Model;
+
     IReadOnlyList<IReadOnlyList<int[]>> Prefix(int scales) =>
         Maps!.Tokens.Take(scales).Select(t => (IReadOnlyList<int[]>)[t]).ToArray();
 
@@ -107,7 +111,7 @@ public partial class Explore
                 await JS.InvokeVoidAsync("starstudio.put", $"exp-tok-{si}", ScaleImages.Png(ScaleImages.TokenMap(Maps.Tokens[si], side)));
                 await JS.InvokeVoidAsync("starstudio.put", $"exp-conf-{si}", ScaleImages.Png(ScaleImages.Confidence(Maps.Confidence[si], side)));
                 before = now;
-            }, keepInHistory: false);
+            }, keepInHistory: false, model: EntryModel);
             Status = final switch
             {
                 JobCompleted => $"{Scales.Count} scales. Pick one to fork from: the scales up to it are kept, the finer ones regenerated.",
@@ -137,7 +141,7 @@ public partial class Explore
             Cfg = ForkCfg,
             PrefixTokens = Prefix(ForkKeep),
         };
-        var errors = Generation.Host.Validate(request);
+        var errors = Generation.Host.Validate(request, EntryModel);
         ForkError = errors.Count > 0 ? string.Join(" ", errors.Select(e => e.Message)) : null;
         if (ForkError is not null) return;
         Running = true;
@@ -153,7 +157,7 @@ public partial class Explore
                 ForkFrames.Add(f.ScaleIndex);
                 _dirty = true;
                 StateHasChanged();
-            });
+            }, model: EntryModel);
             if (final is JobCompleted done) ForkResultId = done.Result.HistoryIds.FirstOrDefault();
             else if (final is JobFailed failed) ForkError = failed.Message;
         }
