@@ -14,7 +14,7 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
 {
     const string Chromium = "/usr/bin/chromium";
 
-    static string ScreenshotFolder()
+    internal static string ScreenshotFolder()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "StarStudio.sln"))) dir = dir.Parent;

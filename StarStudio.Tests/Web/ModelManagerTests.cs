@@ -45,6 +45,8 @@ public sealed class ModelManagerTests : PageTestContext
         var estimate = MemoryEstimator.ForManifest(Model.Checkpoints.ModelManifest.Load(folder), folder);
         Assert.True(estimate.TotalBytes > FolderBytes(folder));
         Assert.Equal(MemoryEstimate.Format(estimate.TotalBytes), ready.QuerySelector(".ss-memory")!.TextContent.Trim());
+        Assert.Empty(ready.QuerySelectorAll(".ss-too-big")); // 64 GiB assumed available in tests
+        Assert.Equal("64.0 GiB", cut.Find("#available-memory").TextContent);
         Assert.Contains("needs import", cut.Find("tr[data-model='raw'] .ss-status").TextContent);
         Assert.StartsWith("invalid", cut.Find("tr[data-model='broken'] .ss-status").TextContent.Trim());
         Assert.NotEmpty(cut.Find("tr[data-model='broken'] .ss-problem").TextContent);
@@ -86,6 +88,7 @@ public sealed class ModelManagerTests : PageTestContext
         var cut = RenderLoaded();
         cut.Find("tr[data-model='tiny-var'] .ss-load").Click();
 
+        Assert.Contains("more than the 100 MiB available", cut.Find("tr[data-model='tiny-var'] .ss-memory").TextContent);
         cut.WaitForAssertion(() => Assert.Contains("Not enough memory", cut.Find("#models-message").TextContent), Slow);
         Assert.Contains("only 100 MiB is available", cut.Find("#models-message").TextContent);
         Assert.Equal(["tiny-star"], HostFixture.Host.Models.Select(m => m.Name));

@@ -55,8 +55,9 @@ public sealed partial class ModelHost
     static ModelCatalog CatalogFor(StarStudioOptions options) =>
         options.ModelRoots is { Length: > 0 } roots ? new ModelCatalog(roots) : ModelCatalog.FromEnvironment();
 
-    /// <summary>Memory the estimate of a model to load is checked against.</summary>
-    long AvailableForModels() =>
+    /// <summary>Memory the estimate of a model to load is checked against (StarStudio:AssumeAvailableMemoryMiB, else
+    /// what the machine has available now).</summary>
+    public long AvailableForModels() =>
         _options.AssumeAvailableMemoryMiB > 0 ? _options.AssumeAvailableMemoryMiB << 20 : MemoryEstimator.AvailableBytes();
 
     ModelInfo Register(ScaleWiseModel model, string source, bool random, bool activate)

@@ -31,8 +31,24 @@ public partial class Models : IDisposable
 
     void OnHostChanged() => _ = InvokeAsync(StateHasChanged);
 
+    // The page is prerendered: buttons do nothing until the circuit is up, which this marker tells tests.
+    bool _interactive;
+
+    protected override void OnAfterRender(bool firstRender)
+    {
+        if (!firstRender) return;
+        _interactive = true;
+        StateHasChanged();
+    }
+
     // Listing reads every folder and builds each model on the meta device for its estimate: off the circuit's thread.
-    public async Task RefreshAsync() => _entries = await Task.Run(() => Host.Catalog.List());
+    public async Task RefreshAsync()
+    {
+        _entries = await Task.Run(() => Host.Catalog.List());
+        _available = Host.AvailableForModels();
+    }
+
+    long _available;
 
     bool IsLoaded(CatalogEntry e) => Host.InfoFor(e.Name) is { } info && info.Source == e.Folder;
 
