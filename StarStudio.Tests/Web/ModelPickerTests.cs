@@ -54,6 +54,28 @@ public sealed class ModelPickerTests : PageTestContext
     }
 
     [Fact]
+    public async Task ClassConditionalModel_ReplacesThePromptWithAClassLabel()
+    {
+        HostFixture.SaveModel("tiny-var");
+        await HostFixture.Host.LoadModelAsync("tiny-var", activate: false);
+        var cut = Render<Playground>();
+        cut.Find("#negative-field input").Change("blue"); // typed for the text model, not sent to the class model
+        cut.Find("#model-select").Change("tiny-var");
+        Assert.Empty(cut.FindAll("#prompt-field"));
+        Assert.Contains("Class label (0 to 9)", cut.Find("#class-field").TextContent);
+
+        cut.Find("#class-field input").Change("10");
+        cut.Find("#generate").Click();
+        cut.WaitForAssertion(() => Assert.Contains("Class 10 is out of range: 0 to 9.", cut.Find("#class-field").TextContent));
+
+        cut.Find("#class-field input").Change("7");
+        cut.Find("#generate").Click();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
+        var meta = cut.Instance.Result!.Metadata[0];
+        Assert.Equal(("tiny-var", (int?)7, (string?)null), (meta.Model, meta.ClassLabel, meta.Prompt));
+    }
+
+    [Fact]
     public void UnloadedChoice_IsShownAndRefusedNextToThePicker()
     {
         var cut = Render<Playground>();

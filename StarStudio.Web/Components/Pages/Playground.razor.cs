@@ -28,6 +28,8 @@ public partial class Playground
     public string? ModelName { get; set; }
     public string Prompt { get; set; } = "";
     public string NegativePrompt { get; set; } = "";
+    /// <summary>The class to draw, for class-conditional models (VAR); they take no prompt.</summary>
+    public int ClassLabel { get; set; }
     public double Cfg { get; set; } = 4.0;
     public int TopK { get; set; }
     public double TopP { get; set; } = 0.8;
@@ -59,6 +61,8 @@ public partial class Playground
     int Shown = -1;
     long? _lastSeed;
 
+    bool TextModel => Generation.Host.InfoFor(ModelName)?.Limits.TextConditional ?? true;
+    string ClassLabelText => Generation.Host.InfoFor(ModelName) is { Limits.NumClasses: > 0 and var n } ? $"Class label (0 to {n - 1})" : "Class label";
     bool CanGenerate => Generation.Host.State != ModelState.Failed;
     bool HasError(string field) => _errors.ContainsKey(field);
     string? ErrorFor(string field) => _errors.GetValueOrDefault(field);
@@ -99,6 +103,7 @@ public partial class Playground
     {
         if (Generation.Host.InfoFor(m.Model) is not null) ModelName = m.Model;
         Prompt = m.Prompt ?? "";
+        ClassLabel = m.ClassLabel ?? 0;
         NegativePrompt = m.NegativePrompt ?? "";
         Cfg = m.Cfg;
         TopK = m.TopK;
@@ -197,8 +202,8 @@ public partial class Playground
         return new GenerationRequest
         {
             Prompts = text ? Enumerable.Repeat(Prompt ?? "", n).ToArray() : [],
-            ClassLabels = text ? [] : Enumerable.Repeat(0, n).ToArray(),
-            NegativePrompt = string.IsNullOrWhiteSpace(NegativePrompt) ? null : NegativePrompt,
+            ClassLabels = text ? [] : Enumerable.Repeat(ClassLabel, n).ToArray(),
+            NegativePrompt = !text || string.IsNullOrWhiteSpace(NegativePrompt) ? null : NegativePrompt,
             Seed = seed,
             Cfg = Cfg,
             TopK = TopK,
