@@ -76,6 +76,21 @@ public class ModelHostLoadingTests
     }
 
     [Fact]
+    public async Task FailedStartupModel_AModelLoadedLaterServesAgain()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "starstudio-no-model-" + Guid.NewGuid().ToString("N"));
+        using var t = new TestHost(modelFolder: missing);
+        Assert.Equal(ModelState.Failed, t.Host.State);
+        t.SaveModel("tiny-star");
+
+        await t.Host.LoadModelAsync("tiny-star");
+
+        Assert.Equal(ModelState.Ready, t.Host.State);
+        var done = await t.Host.Submit(new GenerationRequest { Prompts = ["a red circle"], Seed = 2 }).RunToEndAsync();
+        Assert.Equal("tiny-star", Assert.IsType<JobCompleted>(done).Result.Metadata[0].Model);
+    }
+
+    [Fact]
     public void Submit_UnknownModel_IsAFieldError()
     {
         using var t = new TestHost();

@@ -97,6 +97,23 @@ public sealed class ModelManagerTests : PageTestContext
     }
 
     [Fact]
+    public async Task Load_BrokenWeights_SaysWhyAndTheAppKeepsServing()
+    {
+        HostFixture.SaveModel("tiny-var");
+        var weights = Directory.GetFiles(Path.Combine(HostFixture.ModelRoot, "tiny-var"), "*.safetensors").Order().First();
+        var bytes = await File.ReadAllBytesAsync(weights, Xunit.TestContext.Current.CancellationToken);
+        await File.WriteAllBytesAsync(weights, bytes[..(bytes.Length / 2)], Xunit.TestContext.Current.CancellationToken); // cut short
+        var cut = RenderLoaded();
+        cut.Find("tr[data-model='tiny-var'] .ss-load").Click();
+
+        cut.WaitForAssertion(() => Assert.Contains("Could not load 'tiny-var'", cut.Find("#models-message").TextContent), Slow);
+        Assert.Equal(["tiny-star"], HostFixture.Host.Models.Select(m => m.Name));
+        Assert.Null(HostFixture.Host.Loading);
+        var done = await HostFixture.Host.Submit(new GenerationRequest { Prompts = ["a red circle"], Seed = 1 }).RunToEndAsync();
+        Assert.IsType<JobCompleted>(done);
+    }
+
+    [Fact]
     public void Load_PathOutsideTheModelFolders_IsRefused()
     {
         using var outside = new TempFolder();
