@@ -81,6 +81,36 @@ public sealed class ModelManagerTests : PageTestContext
     }
 
     [Fact]
+    public async Task Load_ShowsProgressWhileGenerationsGoOn()
+    {
+        HostFixture.SaveModel("tiny-var");
+        using var reached = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        HostFixture.Host.LoadProgressHook = p =>
+        {
+            if (p.Fraction < 0.1 || reached.IsSet) return;
+            reached.Set();
+            release.Wait(Slow); // the load thread waits half-way
+        };
+        var cut = RenderLoaded();
+        cut.Find("tr[data-model='tiny-var'] .ss-load").Click();
+        Assert.True(reached.Wait(Slow));
+        try
+        {
+            cut.WaitForAssertion(() => Assert.Contains("Loading tiny-var", cut.Find("#load-progress").TextContent));
+            Assert.NotNull(cut.Find("#load-progress .mud-progress-linear"));
+            Assert.True(cut.Find("tr[data-model='tiny-var'] .ss-load").HasAttribute("disabled"));
+            // Meanwhile the startup model keeps serving.
+            var done = await HostFixture.Host.Submit(new GenerationRequest { Prompts = ["a red circle"], Seed = 9 }).RunToEndAsync();
+            Assert.Equal("tiny-star", Assert.IsType<JobCompleted>(done).Result.Metadata[0].Model);
+        }
+        finally { release.Set(); }
+
+        cut.WaitForAssertion(() => Assert.Contains("Loaded tiny-var", cut.Find("#models-message").TextContent), Slow);
+        Assert.Empty(cut.FindAll("#load-progress"));
+    }
+
+    [Fact]
     public void Load_RefusesWithTheEstimateWhenMemoryIsShort()
     {
         HostFixture.SaveModel("tiny-var");

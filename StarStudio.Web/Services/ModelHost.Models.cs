@@ -29,6 +29,9 @@ public sealed partial class ModelHost
     string? _active;
     ModelLoadState? _loading;
 
+    /// <summary>Called on the load thread with each progress report (tests hold a load half-way with it).</summary>
+    internal Action<ModelLoadProgress>? LoadProgressHook { get; set; }
+
     /// <summary>The model folders the model manager lists and loads from (nothing outside them).</summary>
     public ModelCatalog Catalog { get; }
 
@@ -107,6 +110,7 @@ public sealed partial class ModelHost
                 {
                     lock (_gate) _loading = new ModelLoadState(idOrPath, p.Fraction, p.Stage);
                     Changed?.Invoke();
+                    LoadProgressHook?.Invoke(p);
                 });
                 model = Catalog.Load(folder, progress: progress, availableBytes: AvailableForModels());
                 var info = Register(model, folder, random: false, activate);
