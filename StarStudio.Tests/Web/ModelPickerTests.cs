@@ -76,6 +76,19 @@ public sealed class ModelPickerTests : PageTestContext
     }
 
     [Fact]
+    public void Compare_RunsEveryColumnOnTheChosenModel()
+    {
+        var cut = Render<Compare>();
+        cut.Find("#model-select").Change("tiny-star-sampler");
+        cut.InvokeAsync(() => { cut.Instance.Prompt = "a red circle"; cut.Instance.Seed = 5; });
+        cut.Find("#cmp-run").Click();
+        cut.WaitForAssertion(() => Assert.StartsWith("Done", cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
+
+        var models = HostFixture.History.List(10).Select(e => e.Metadata.Model).ToArray();
+        Assert.Equal(["tiny-star-sampler", "tiny-star-sampler"], models);
+    }
+
+    [Fact]
     public void UnloadedChoice_IsShownAndRefusedNextToThePicker()
     {
         var cut = Render<Playground>();
