@@ -1,3 +1,4 @@
+using StarStudio.Model.Checkpoints;
 using StarStudio.Model.Generation;
 using StarStudio.Model.Models;
 
@@ -69,14 +70,21 @@ public sealed partial class ModelHost
         var info = new ModelInfo(model.Name, source, random, model.Limits, resolution);
         lock (_gate)
         {
-            if (_models.ContainsKey(model.Name))
-                throw new InvalidOperationException($"A model named '{model.Name}' is already loaded; unload it first.");
+            // A load that finishes after shutdown would leak: the caller frees the model.
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+            EnsureNameFree(model.Name);
             _models[model.Name] = new LoadedModel(model, info);
             if (activate || _active is null) _active = model.Name;
             State = ModelState.Ready;
         }
         _log.LogInformation("Model {Name} ready ({Source}).", model.Name, source);
         return info;
+    }
+
+    void EnsureNameFree(string name)
+    {
+        lock (_gate)
+            if (_models.ContainsKey(name)) throw new InvalidOperationException($"A model named '{name}' is already loaded; unload it first.");
     }
 
     /// <summary>
@@ -112,6 +120,7 @@ public sealed partial class ModelHost
                     Changed?.Invoke();
                     LoadProgressHook?.Invoke(p);
                 });
+                EnsureNameFree(ModelManifest.Load(folder).Name); // before spending the time and memory
                 model = Catalog.Load(folder, progress: progress, availableBytes: AvailableForModels());
                 var info = Register(model, folder, random: false, activate);
                 model = null; // the host owns it now
