@@ -112,6 +112,8 @@ public sealed partial class ModelHost
         var thread = new Thread(() =>
         {
             ScaleWiseModel? model = null;
+            ModelInfo? info = null;
+            Exception? error = null;
             try
             {
                 var progress = new InlineProgress(p =>
@@ -122,21 +124,20 @@ public sealed partial class ModelHost
                 });
                 EnsureNameFree(ModelManifest.Load(folder).Name); // before spending the time and memory
                 model = Catalog.Load(folder, progress: progress, availableBytes: AvailableForModels());
-                var info = Register(model, folder, random: false, activate);
+                info = Register(model, folder, random: false, activate);
                 model = null; // the host owns it now
-                done.SetResult(info);
             }
             catch (Exception e)
             {
                 _log.LogWarning("Loading {Model} failed: {Message}", idOrPath, e.Message);
                 model?.Dispose();
-                done.SetException(e);
+                error = e;
             }
-            finally
-            {
-                lock (_gate) _loading = null;
-                Changed?.Invoke();
-            }
+            // Not loading any more before anyone awaiting the load hears the outcome.
+            lock (_gate) _loading = null;
+            Changed?.Invoke();
+            if (error is null) done.SetResult(info!);
+            else done.SetException(error);
         }) { IsBackground = true, Name = "StarStudio model load" };
         thread.Start();
         return done.Task;
