@@ -159,7 +159,7 @@ public partial class Compare
                 Status = q.Ahead > 0 ? $"Queued: {q.Ahead} ahead" : "Starting…";
                 break;
             case JobFrame { Frame: var f, Column: var c }:
-                if (f.Pngs is { Count: > 0 } pngs) await JS.InvokeVoidAsync("starstudio.put", Key(c, f.ScaleIndex), pngs[0]);
+                if (f.Pngs is { Count: > 0 } pngs) await JS.TrySendAsync("starstudio.put", Key(c, f.ScaleIndex), pngs[0]);
                 _tokens[(c, f.ScaleIndex)] = f.Tokens[0];
                 if (!ScaleRows.Any(r => r.Scale == f.ScaleIndex)) ScaleRows.Add(new CompareScaleRow(f.ScaleIndex, f.Side));
                 // A scale is complete when every column delivered it: show it everywhere at once and compare tokens.

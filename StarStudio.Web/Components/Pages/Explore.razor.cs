@@ -106,10 +106,10 @@ public partial class Explore
                 if (update is not JobFrame { Frame: { Pngs: { Count: > 0 } pngs } f }) return;
                 var now = PngWriter.Decode(pngs[0]);
                 int si = f.ScaleIndex, side = f.Side;
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-img-{si}", pngs[0]);
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-res-{si}", ScaleImages.Png(ScaleImages.Residual(now, before)));
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-tok-{si}", ScaleImages.Png(ScaleImages.TokenMap(Maps.Tokens[si], side)));
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-conf-{si}", ScaleImages.Png(ScaleImages.Confidence(Maps.Confidence[si], side)));
+                await JS.TrySendAsync("starstudio.put", $"exp-img-{si}", pngs[0]);
+                await JS.TrySendAsync("starstudio.put", $"exp-res-{si}", ScaleImages.Png(ScaleImages.Residual(now, before)));
+                await JS.TrySendAsync("starstudio.put", $"exp-tok-{si}", ScaleImages.Png(ScaleImages.TokenMap(Maps.Tokens[si], side)));
+                await JS.TrySendAsync("starstudio.put", $"exp-conf-{si}", ScaleImages.Png(ScaleImages.Confidence(Maps.Confidence[si], side)));
                 before = now;
             }, keepInHistory: false, model: EntryModel);
             Status = final switch
@@ -153,7 +153,7 @@ public partial class Explore
             var final = await Generation.RunAsync(request, async update =>
             {
                 if (update is not JobFrame { Frame: var f }) return;
-                if (f.Pngs is { Count: > 0 } pngs) await JS.InvokeVoidAsync("starstudio.put", $"fork-{f.ScaleIndex}", pngs[0]);
+                if (f.Pngs is { Count: > 0 } pngs) await JS.TrySendAsync("starstudio.put", $"fork-{f.ScaleIndex}", pngs[0]);
                 ForkFrames.Add(f.ScaleIndex);
                 _dirty = true;
                 StateHasChanged();

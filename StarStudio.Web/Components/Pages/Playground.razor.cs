@@ -303,20 +303,13 @@ public partial class Playground
 
     public void Stop() => Generation.Stop();
 
-    /// <summary>
-    /// Sends one scale's picture to the browser. While the circuit's connection is down, a JS call is neither
-    /// delivered nor answered: waiting out the default one-minute timeout per frame would stall the run, and its
-    /// exception would end the circuit. A frame the browser misses is only a preview, so it is dropped instead.
-    /// </summary>
+    /// <summary>Sends one scale's picture to the browser; one it can't take now (connection down) is dropped.</summary>
     async Task PushFrameAsync(int scale, int row, byte[] png)
     {
-        try { await JS.InvokeVoidAsync("starstudio.frame", FrameTimeout, scale, row, png); }
-        catch (Exception e) when (e is JSDisconnectedException or TaskCanceledException or JSException) { _framesLost = true; }
+        if (!await JS.TrySendAsync("starstudio.frame", scale, row, png)) _framesLost = true;
     }
 
     bool _framesLost;
-
-    static readonly TimeSpan FrameTimeout = TimeSpan.FromSeconds(5);
 
     async Task ShowScaleAsync(int scale)
     {
