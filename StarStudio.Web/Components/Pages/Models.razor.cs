@@ -50,7 +50,8 @@ public partial class Models : IDisposable
 
     long _available;
 
-    bool IsLoaded(CatalogEntry e) => Host.InfoFor(e.Name) is { } info && info.Source == e.Folder;
+    // By name: the host keeps one model per name, so a folder whose model name is loaded cannot be loaded again.
+    bool IsLoaded(CatalogEntry e) => Host.InfoFor(e.Name) is not null;
 
     static string StatusText(ModelStatus s) => s switch
     {
