@@ -185,13 +185,14 @@ public sealed partial class ModelHost : IDisposable
         {
             TorchNativeLoader.Ensure(m => _log.LogInformation("{Message}", m));
             (ScaleWiseModel model, string source, bool random) = _loader is null ? LoadConfigured() : _loader();
-            Register(model, source, random, activate: true);
-            _log.LogInformation("Model {Name} ready ({Source}).", model.Name, source);
+            // Not activated over a model someone loaded from the model manager while this one was loading.
+            try { Register(model, source, random, activate: false); }
+            catch { model.Dispose(); throw; }
         }
         catch (Exception e)
         {
             LoadError = e.Message;
-            State = ModelState.Failed;
+            if (Models.Count == 0) State = ModelState.Failed;
             _log.LogError(e, "Model load failed; the app keeps serving without it.");
         }
         _loaded.TrySetResult();
