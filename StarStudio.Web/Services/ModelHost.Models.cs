@@ -26,7 +26,7 @@ public sealed partial class ModelHost
         public void Report(ModelLoadProgress value) => report(value);
     }
 
-    readonly Dictionary<string, LoadedModel> _models = new(StringComparer.Ordinal);
+    readonly OrderedDictionary<string, LoadedModel> _models = new(StringComparer.Ordinal); // keeps load order through unloads
     string? _active;
     ModelLoadState? _loading;
 
