@@ -85,4 +85,61 @@ public class BrowserSessionTests(WebAppFixture app) : IClassFixture<WebAppFixtur
         Assert.Equal(before + 1, history.Count());
         Assert.Equal("a red circle after a reconnect", history.List(1).Single().Metadata.Prompt);
     }
+
+    [Fact]
+    public async Task ConnectionGoneForGood_CancelsTheGenerationAndTheNewPageWorks()
+    {
+        // Its own app: the server forgets a disconnected page after one second instead of three minutes. Made before
+        // the browser so the browser closes first (an open circuit would hold the server's shutdown for 30 s).
+        await using var shortLived = new WebAppFixture([
+            "--StarStudio:ForceRandom=true", "--StarStudio:RandomPreset=tiny-star", "--Circuit:DisconnectedCircuitRetentionPeriod=00:00:01",
+        ]);
+        await shortLived.InitializeAsync();
+        var (playwright, browser) = await BrowserTests.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var host = shortLived.App.Services.GetRequiredService<ModelHost>();
+        var history = shortLived.App.Services.GetRequiredService<HistoryStore>();
+        var context = await browser.NewContextAsync();
+        await context.AddInitScriptAsync(WatchConnection);
+        var page = await context.NewPageAsync();
+        await BrowserTests.OpenPlaygroundAsync(page, shortLived.BaseAddress);
+
+        host.Pause();
+        try
+        {
+            await page.ClickAsync("#generate");
+            await page.Locator("#progress").WaitForAsync(new() { Timeout = 10000 });
+            Assert.Equal(1, host.QueueLength);
+            var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            void OnChanged() { if (host.QueueLength == 0) emptied.TrySetResult(); }
+            host.Changed += OnChanged;
+            try
+            {
+                await context.SetOfflineAsync(true); // reconnecting fails until the server has given up on the circuit
+                await page.EvaluateAsync("window.__sockets.filter(s => s.readyState === 1).forEach(s => s.close())");
+                await page.WaitForFunctionAsync("window.__reconnectShown", null, new() { Timeout = 15000 });
+                // The circuit is disposed after the retention period: its queued generation is cancelled.
+                await emptied.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            finally { host.Changed -= OnChanged; }
+        }
+        finally { host.Resume(); }
+        int socketsBefore = await page.EvaluateAsync<int>("window.__sockets.length");
+        await page.EvaluateAsync("window.__beforeReload = true");
+        await context.SetOfflineAsync(false);
+
+        // The browser's next attempt finds the circuit gone. Blazor then either starts the page on a new circuit
+        // (.NET 10 resumes the session: fresh components, nothing half-done) or reloads it; either way a working page.
+        await page.WaitForFunctionAsync($$"""
+            !window.__beforeReload || (window.__sockets.length > {{socketsBefore}} && window.__sockets.at(-1).readyState === 1
+              && document.getElementById('components-reconnect-modal')?.style.display === 'none')
+            """, null, new() { Timeout = 30000 });
+        await page.WaitForSelectorAsync("#playground[data-interactive=true]", new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
+        Assert.Equal(0, history.Count());
+        await page.GetByLabel("Prompt", new() { Exact = true }).FillAsync("after the reload");
+        await page.ClickAsync("#generate");
+        await page.Locator("#total").WaitForAsync(new() { Timeout = 30000 });
+        Assert.Equal(["after the reload"], history.List(10).Select(e => e.Metadata.Prompt));
+    }
 }
