@@ -19,9 +19,11 @@ public partial class Models : IDisposable
     public string Schedule { get; set; } = "";
 
     IReadOnlyList<CatalogEntry>? _entries;
+    long _available;
     string? _message;
     bool _messageIsError;
     string? _report;
+    bool _interactive;
 
     protected override async Task OnInitializedAsync()
     {
@@ -32,8 +34,6 @@ public partial class Models : IDisposable
     void OnHostChanged() => _ = InvokeAsync(StateHasChanged);
 
     // The page is prerendered: buttons do nothing until the circuit is up, which this marker tells tests.
-    bool _interactive;
-
     protected override void OnAfterRender(bool firstRender)
     {
         if (!firstRender) return;
@@ -44,11 +44,14 @@ public partial class Models : IDisposable
     // Listing reads every folder and builds each model on the meta device for its estimate: off the circuit's thread.
     public async Task RefreshAsync()
     {
-        _entries = await Task.Run(() => Host.Catalog.List());
         _available = Host.AvailableForModels();
+        try { _entries = await Task.Run(() => Host.Catalog.List()); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _entries = [];
+            Say($"Could not read the model folders: {e.Message}", error: true);
+        }
     }
-
-    long _available;
 
     // By name: the host keeps one model per name, so a folder whose model name is loaded cannot be loaded again.
     bool IsLoaded(CatalogEntry e) => Host.InfoFor(e.Name) is not null;
