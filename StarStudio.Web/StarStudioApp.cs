@@ -14,6 +14,7 @@ public static class StarStudioApp
         services.Configure<StarStudioOptions>(configuration.GetSection(StarStudioOptions.Section));
         services.AddSingleton<HistoryStore>();
         services.AddSingleton<ModelHost>();
+        services.AddSingleton(sp => sp.GetRequiredService<ModelHost>().Catalog);
         services.AddScoped<GenerationService>();
         return services;
     }
@@ -31,6 +32,9 @@ public static class StarStudioApp
         builder.WebHost.UseStaticWebAssets();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents()
             .AddHubOptions(o => o.MaximumReceiveMessageSize = 8 * 1024 * 1024);
+        // Blazor's circuit settings from the "Circuit" section, e.g. --Circuit:DisconnectedCircuitRetentionPeriod=00:01:00
+        // (how long a dropped page may come back to its generation before it is cancelled).
+        builder.Services.Configure<Microsoft.AspNetCore.Components.Server.CircuitOptions>(builder.Configuration.GetSection("Circuit"));
         builder.Services.AddSignalR();
         builder.Services.AddMudServices();
         builder.Services.AddOpenApi();

@@ -14,7 +14,7 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
 {
     const string Chromium = "/usr/bin/chromium";
 
-    static string ScreenshotFolder()
+    internal static string ScreenshotFolder()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "StarStudio.sln"))) dir = dir.Parent;
@@ -23,7 +23,7 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         return folder;
     }
 
-    static async Task<(IPlaywright, IBrowser)> LaunchAsync()
+    internal static async Task<(IPlaywright, IBrowser)> LaunchAsync()
     {
         if (!File.Exists(Chromium)) Assert.Skip($"No Chromium at {Chromium}: run test.sh as root (it installs it) or apt-get install chromium.");
         var playwright = await Playwright.CreateAsync();
@@ -36,7 +36,7 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         return (playwright, browser);
     }
 
-    static async Task OpenPlaygroundAsync(IPage page, Uri baseAddress)
+    internal static async Task OpenPlaygroundAsync(IPage page, Uri baseAddress)
     {
         await page.GotoAsync(baseAddress.ToString());
         // The page is prerendered; wait until the circuit is live before typing.

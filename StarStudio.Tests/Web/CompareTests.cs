@@ -24,6 +24,18 @@ public sealed class CompareTests : PageTestContext
     }
 
     [Fact]
+    public void Run_PicturesTheBrowserCannotTake_DoNotStopTheRun()
+    {
+        // As while the circuit's connection is down: JS calls fail instead of drawing.
+        JSInterop.SetupVoid("starstudio.put", _ => true).SetException(new Microsoft.JSInterop.JSDisconnectedException("connection down"));
+        var cut = Render<Compare>();
+        cut.InvokeAsync(() => { cut.Instance.Prompt = "a red circle"; cut.Instance.Seed = 5; });
+        cut.Find("#cmp-run").Click();
+        cut.WaitForAssertion(() => Assert.StartsWith("Done", cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
+        Assert.Equal(2, HostFixture.History.Count());
+    }
+
+    [Fact]
     public void Run_StreamsColumnsInStepAndMarksTheFirstDivergingScale()
     {
         var cut = Render<Compare>();

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using StarStudio.Model.Generation;
 using StarStudio.Model.Imaging;
+using StarStudio.Web.Api;
 
 namespace StarStudio.Tests.Web;
 
@@ -95,6 +96,43 @@ public class HubTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.Equal(lastPngs[1], await app.Client.GetByteArrayAsync($"/api/history/{ids[1]}.png"));
         var single = await app.Client.PostAsJsonAsync("/api/generate", new { prompt = "a blue square", seed = 12, cfg = 3 });
         Assert.Equal(PngWriter.Decode(await single.Content.ReadAsByteArrayAsync()).Pixels, last[1].Pixels);
+    }
+
+    [Fact]
+    public async Task Generate_FramesCarryEachScalesTokenMap()
+    {
+        await using var hub = await HubConnection.ConnectAsync(app.BaseAddress);
+        await hub.SendAsync("""{"type":4,"invocationId":"3","target":"Generate","arguments":[{"prompt":"a red circle","seed":21,"cfg":2,"batchSize":2}]}""");
+        var frames = new List<JsonElement>();
+        JsonElement message;
+        while ((message = await hub.ReceiveAsync()).GetProperty("type").GetInt32() == 2) frames.Add(message.GetProperty("item"));
+        Assert.False(message.TryGetProperty("error", out _));
+
+        // Second path: the same request straight through the pipeline on an identically seeded model.
+        var request = new ApiGenerateRequest { Prompt = "a red circle", Seed = 21, Cfg = 2, BatchSize = 2 }.ToRequest(textConditional: true);
+        using var model = RandomModels.Create("tiny-star");
+        var expected = new GenerationPipeline(model).Generate(request).ToArray();
+        Assert.Equal(expected.Length, frames.Count);
+        for (int k = 0; k < frames.Count; k++)
+        {
+            var tokens = frames[k].GetProperty("tokens").EnumerateArray().Select(r => r.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
+            var confidence = frames[k].GetProperty("confidence").EnumerateArray().Select(r => r.EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToArray();
+            Assert.Equal(2, tokens.Length);
+            Assert.Equal((k + 1) * (k + 1), tokens[0].Length); // side x side, row-major
+            Assert.Equal(expected[k].Tokens, tokens);
+            Assert.Equal(expected[k].Confidence, confidence);
+        }
+    }
+
+    [Fact]
+    public async Task Generate_UnknownModel_CompletesWithAClearMessage()
+    {
+        await using var hub = await HubConnection.ConnectAsync(app.BaseAddress);
+        await hub.SendAsync("""{"type":4,"invocationId":"8","target":"Generate","arguments":[{"prompt":"x","model":"no-such-model"}]}""");
+        var message = await hub.ReceiveAsync();
+        Assert.Equal(3, message.GetProperty("type").GetInt32());
+        // SignalR prefixes errors of streaming methods with its own sentence.
+        Assert.Contains("No model named 'no-such-model' is loaded. Loaded: tiny-star.", message.GetProperty("error").GetString());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Bunit;
+using Microsoft.JSInterop;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
@@ -49,6 +50,22 @@ public sealed class PlaygroundTests : PageTestContext
         Assert.Contains("Inference time", cut.Find("#total").TextContent);
         Assert.Equal(1, HostFixture.History.Count());
         Assert.Equal(cut.Instance.Result!.Metadata[0].Seed, cut.Instance.Seed); // the used seed is shown
+    }
+
+    [Fact]
+    public void Generate_FramesTheBrowserCannotTake_DoNotStopTheRun()
+    {
+        // As while the circuit's connection is down: JS calls fail (or time out) instead of drawing.
+        JSInterop.SetupVoid("starstudio.frame", _ => true).SetException(new JSDisconnectedException("connection down"));
+        var cut = Render<Playground>();
+        cut.Find("#generate").Click();
+
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
+        Assert.Equal(4, cut.FindAll(".ss-film-item").Count);
+        Assert.Equal(1, HostFixture.History.Count());
+        // Four scales, then the final image once more (it may have been lost).
+        var frames = JSInterop.Invocations.Where(i => i.Identifier == "starstudio.frame").Select(i => (int)i.Arguments[0]!).ToArray();
+        Assert.Equal([0, 1, 2, 3, 3], frames);
     }
 
     [Fact]

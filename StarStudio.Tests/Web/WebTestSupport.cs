@@ -30,17 +30,34 @@ public sealed class TestHost : IDisposable
 
     public TestHost(string? modelFolder = null, Func<(ScaleWiseModel, string, bool)>? loader = null, int batchUsers = 1)
     {
-        var options = Options.Create(new StarStudioOptions
+        ModelRoot = System.IO.Path.Combine(_data.Path, "models");
+        Directory.CreateDirectory(ModelRoot);
+        Options = new StarStudioOptions
         {
             ForceRandom = true, RandomPreset = "tiny-star", ModelFolder = modelFolder, DataFolder = _data.Path, BatchUsers = batchUsers,
-        });
+            // A fixed figure, so loading in tests does not depend on what the machine has free; tests lower it.
+            ModelRoots = [ModelRoot], AssumeAvailableMemoryMiB = 64 * 1024,
+        };
         History = new HistoryStore(_data.Path);
-        Host = new ModelHost(options, History, NullLogger<ModelHost>.Instance, loader);
+        Host = new ModelHost(Microsoft.Extensions.Options.Options.Create(Options), History, NullLogger<ModelHost>.Instance, loader);
         Host.Loaded.Wait(TimeSpan.FromSeconds(60));
     }
 
     public ModelHost Host { get; }
     public HistoryStore History { get; }
+    /// <summary>The host's options; the host reads them when it needs them (tests change the memory figure).</summary>
+    public StarStudioOptions Options { get; }
+    /// <summary>The only model folder root of the model manager (empty at first).</summary>
+    public string ModelRoot { get; }
+
+    /// <summary>Saves a random-weight preset as a model folder under <see cref="ModelRoot"/>; returns its id.</summary>
+    public string SaveModel(string preset, string? id = null)
+    {
+        id ??= preset;
+        using var model = RandomModels.Create(preset);
+        ModelStore.Save(model, System.IO.Path.Combine(ModelRoot, id));
+        return id;
+    }
 
     public void Dispose()
     {
@@ -150,10 +167,13 @@ public sealed class FailingModel : IDisposable
 /// </summary>
 public abstract class PageTestContext : Bunit.BunitContext
 {
-    protected TestHost HostFixture { get; } = new();
+    protected TestHost HostFixture { get; }
 
-    protected PageTestContext()
+    protected PageTestContext() : this(new TestHost()) { }
+
+    protected PageTestContext(TestHost host)
     {
+        HostFixture = host;
         JSInterop.Mode = Bunit.JSRuntimeMode.Loose;
         Services.AddMudServices(o => { o.SnackbarConfiguration.ShowTransitionDuration = 0; o.SnackbarConfiguration.HideTransitionDuration = 0; });
         Services.AddSingleton(HostFixture.Host);

@@ -10,7 +10,7 @@ public static class ApiEndpoints
     public static IEndpointRouteBuilder MapStarStudioApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api").WithTags("Generation");
-        api.MapGet("/models", Models).WithSummary("The loaded model, its state and limits.");
+        api.MapGet("/models", Models).WithSummary("The loaded models (the active one first), their state and limits.");
         api.MapPost("/generate", Generate)
             .WithSummary("Generates one image; answers with the PNG, parameters embedded (iTXt 'parameters' and 'starstudio').")
             .Produces(StatusCodes.Status200OK, contentType: "image/png")
@@ -25,25 +25,28 @@ public static class ApiEndpoints
     static async Task<IReadOnlyList<ApiModel>> Models(ModelHost host)
     {
         await host.Loaded;
-        return [ToApi(host)];
+        var active = host.ActiveModel;
+        var models = host.Models.OrderBy(m => m.Name != active).Select(m => ToApi(host, m, m.Name == active)).ToArray();
+        // Nothing loaded: one entry that says why (the startup model failed).
+        return models.Length > 0 ? models : [new ApiModel("", host.State.ToString(), host.LoadError, false, false, 0, [], 0, 0, false, 0, "", false)];
     }
 
-    internal static ApiModel ToApi(ModelHost host) => host.Info is { } i
-        ? new ApiModel(i.Name, host.State.ToString(), host.LoadError, i.IsRandom, i.Limits.TextConditional, i.Resolution,
-            i.Limits.PatchNums, i.Limits.VocabSize, i.Limits.NumClasses, i.Limits.HasStableSamplerHead, i.Limits.MaxRows, i.Source)
-        : new ApiModel("", host.State.ToString(), host.LoadError, false, false, 0, [], 0, 0, false, 0, "");
+    static ApiModel ToApi(ModelHost host, ModelInfo i, bool active) =>
+        new(i.Name, ModelState.Ready.ToString(), active ? host.LoadError : null, i.IsRandom, i.Limits.TextConditional, i.Resolution,
+            i.Limits.PatchNums, i.Limits.VocabSize, i.Limits.NumClasses, i.Limits.HasStableSamplerHead, i.Limits.MaxRows, i.Source, active);
 
     static async Task<IResult> Generate([FromBody] ApiGenerateRequest body, ModelHost host, HttpContext http)
     {
         await host.Loaded;
-        if (host.Info is not { } info) return Results.Problem(host.LoadError, statusCode: StatusCodes.Status503ServiceUnavailable, title: "The model could not be loaded.");
+        if (host.Info is null) return Results.Problem(host.LoadError, statusCode: StatusCodes.Status503ServiceUnavailable, title: "The model could not be loaded.");
+        if (host.InfoFor(body.Model) is not { } info) return Results.BadRequest(new ApiValidationProblem(host.Validate(new GenerationRequest(), body.Model)));
         var request = body.ToRequest(info.Limits.TextConditional);
-        var errors = host.Validate(request).ToList();
+        var errors = host.Validate(request, body.Model).ToList();
         if (body.BatchSize != 1) errors.Add(new("batch", "POST /api/generate makes one image; use the hub (/hubs/generate) for batches."));
         if (errors.Count > 0) return Results.BadRequest(new ApiValidationProblem(errors));
 
         GenerationJob job;
-        try { job = host.Submit(request, http.RequestAborted); }
+        try { job = host.Submit(request, http.RequestAborted, body.Model); }
         catch (InvalidOperationException e) // queue full
         {
             return Results.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Busy.");

@@ -18,6 +18,8 @@ public sealed record ApiGenerateRequest
     public double TopP { get; init; } = 0.8;
     public bool MoreSmooth { get; init; }
     public bool StableSampling { get; init; }
+    /// <summary>A loaded model's name (GET /api/models); null: the active model.</summary>
+    public string? Model { get; init; }
     /// <summary>Images of the same prompt (seeds Seed, Seed+1, ...). POST /api/generate takes 1.</summary>
     public int BatchSize { get; init; } = 1;
 
@@ -42,14 +44,19 @@ public sealed record ApiGenerateRequest
 /// <summary>A 400 answer: every problem, each tied to the request field it is about.</summary>
 public sealed record ApiValidationProblem(IReadOnlyList<ValidationError> Errors);
 
-/// <summary>GET /api/models: the loaded model (one per app for now).</summary>
+/// <summary>GET /api/models: a loaded model.</summary>
+/// <param name="Active">Used by requests that name no model.</param>
 public sealed record ApiModel(string Name, string State, string? Error, bool RandomWeights, bool TextConditional,
-    int Resolution, IReadOnlyList<int> PatchNums, int VocabSize, int NumClasses, bool StableSampling, int MaxBatch, string Source);
+    int Resolution, IReadOnlyList<int> PatchNums, int VocabSize, int NumClasses, bool StableSampling, int MaxBatch, string Source,
+    bool Active);
 
 /// <summary>
-/// One scale streamed by the hub: the preview of every image so far, as PNG bytes (base64 in JSON). The last scale's
-/// item carries the final images with their parameters embedded and their history ids.
+/// One scale streamed by the hub: the preview of every image so far, as PNG bytes (base64 in JSON), and the codes
+/// this scale chose, so a program can rebuild the scale explorer. The last scale's item carries the final images
+/// with their parameters embedded and their history ids.
 /// </summary>
+/// <param name="Tokens">Per image: this scale's token map, Side x Side code ids in row-major order.</param>
+/// <param name="Confidence">Per image: the probability the sampler gave each chosen code, same layout.</param>
 public sealed record HubFrame(int Scale, int ScaleCount, int Side, IReadOnlyList<byte[]> Pngs,
     double TransformerMs, double SamplingMs, double DecodeMs, double ElapsedMs, IReadOnlyList<string> Notices,
-    IReadOnlyList<long>? HistoryIds = null);
+    IReadOnlyList<int[]> Tokens, IReadOnlyList<float[]> Confidence, IReadOnlyList<long>? HistoryIds = null);

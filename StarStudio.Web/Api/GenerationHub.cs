@@ -16,12 +16,13 @@ public sealed class GenerationHub(ModelHost host) : Hub
     public async IAsyncEnumerable<HubFrame> Generate(ApiGenerateRequest body, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await host.Loaded;
-        if (host.Info is not { } info) throw new HubException($"The model could not be loaded: {host.LoadError}");
+        if (host.Info is null) throw new HubException($"The model could not be loaded: {host.LoadError}");
+        if (host.InfoFor(body.Model) is not { } info) throw new HubException(host.Validate(new GenerationRequest(), body.Model)[0].Message);
         var request = body.ToRequest(info.Limits.TextConditional);
-        var errors = host.Validate(request);
+        var errors = host.Validate(request, body.Model);
         if (errors.Count > 0) throw new HubException(string.Join(" ", errors.Select(e => $"{e.Field}: {e.Message}")));
 
-        var job = host.Submit(request, cancellationToken);
+        var job = host.Submit(request, cancellationToken, body.Model);
         HubFrame? last = null;
         await foreach (var update in job.Updates.ReadAllAsync(CancellationToken.None))
         {
@@ -29,7 +30,8 @@ public sealed class GenerationHub(ModelHost host) : Hub
             {
                 case JobFrame { Frame: var f }:
                     var item = new HubFrame(f.ScaleIndex, f.ScaleCount, f.Side, f.Pngs ?? [],
-                        f.Timings.TransformerMs, f.Timings.SamplingMs, f.Timings.DecodeMs, f.Timings.ElapsedMs, f.Notices);
+                        f.Timings.TransformerMs, f.Timings.SamplingMs, f.Timings.DecodeMs, f.Timings.ElapsedMs, f.Notices,
+                        f.Tokens, f.Confidence);
                     // The last scale waits for the result: same pixels, plus parameters and history ids.
                     if (f.IsLast) last = item;
                     else yield return item;

@@ -60,6 +60,8 @@ public sealed class GenerationJob
     public IReadOnlyList<GenerationRequest> Requests { get; }
     public GenerationRequest Request => Requests[0];
     internal bool KeepInHistory { get; init; } = true;
+    /// <summary>Name of the loaded model it runs on (null only when submitted before any model was loaded).</summary>
+    public string? Model { get; internal init; }
     /// <summary>Images of the whole job (for the ETA).</summary>
     public int Rows => Requests.Sum(r => r.Rows);
     public CancellationToken CancellationToken { get; }

@@ -19,16 +19,17 @@ public sealed class GenerationService(ModelHost host) : IDisposable
     /// Runs one generation, awaiting <paramref name="onUpdate"/> for each update in order; returns the final update
     /// (Completed, Failed or Cancelled). Validation errors throw <see cref="InvalidGenerationRequestException"/>.
     /// </summary>
-    public Task<JobUpdate> RunAsync(GenerationRequest request, Func<JobUpdate, Task> onUpdate, bool keepInHistory = true) =>
-        RunGroupAsync([request], onUpdate, keepInHistory);
+    /// <param name="model">A loaded model's name; null: the host's active model.</param>
+    public Task<JobUpdate> RunAsync(GenerationRequest request, Func<JobUpdate, Task> onUpdate, bool keepInHistory = true, string? model = null) =>
+        RunGroupAsync([request], onUpdate, keepInHistory, model);
 
     /// <summary>Runs several requests in step (Compare); frames carry their column.</summary>
-    public async Task<JobUpdate> RunGroupAsync(IReadOnlyList<GenerationRequest> requests, Func<JobUpdate, Task> onUpdate, bool keepInHistory = true)
+    public async Task<JobUpdate> RunGroupAsync(IReadOnlyList<GenerationRequest> requests, Func<JobUpdate, Task> onUpdate, bool keepInHistory = true, string? model = null)
     {
         if (_cts is not null) throw new InvalidOperationException("A generation is already running on this page.");
         var cts = new CancellationTokenSource();
         GenerationJob job;
-        try { job = host.SubmitGroup(requests, cts.Token, keepInHistory); }
+        try { job = host.SubmitGroup(requests, cts.Token, keepInHistory, model); }
         catch { cts.Dispose(); throw; }
         _cts = cts;
         try

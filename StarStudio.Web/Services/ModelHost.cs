@@ -14,11 +14,11 @@ public enum ModelState { Loading, Ready, Failed }
 public sealed record ModelInfo(string Name, string Source, bool IsRandom, ModelLimits Limits, int Resolution);
 
 /// <summary>
-/// Owns the model and the model thread(s). TorchSharp's dispose scopes are per thread, so every tensor is created,
+/// Owns the loaded models (ModelHost.Models.cs: load, unload, the active one) and the model thread(s). TorchSharp's dispose scopes are per thread, so every tensor is created,
 /// used and freed on these threads; jobs come in through a queue and only plain records (<see cref="JobUpdate"/>)
 /// go out. One worker by default: on a CPU two generations at once only share the same cores.
 /// </summary>
-public sealed class ModelHost : IDisposable
+public sealed partial class ModelHost : IDisposable
 {
     readonly StarStudioOptions _options;
     readonly Func<(ScaleWiseModel Model, string Source, bool IsRandom)>? _loader;
@@ -31,8 +31,6 @@ public sealed class ModelHost : IDisposable
     readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly Thread[] _workers;
     readonly object _gate = new();
-    ScaleWiseModel? _model;
-    GenerationPipeline? _pipeline;
     int _running;
     int _disposed;
     double _avgMsPerRow = double.NaN;
@@ -49,6 +47,7 @@ public sealed class ModelHost : IDisposable
         _options = options.Value;
         _history = history;
         _log = log;
+        Catalog = CatalogFor(_options);
         if (_options.Workers < 1) throw new ArgumentException($"StarStudio:Workers must be at least 1 (got {_options.Workers}).");
         _workers = new Thread[_options.Workers];
         for (int i = 0; i < _workers.Length; i++)
@@ -59,8 +58,8 @@ public sealed class ModelHost : IDisposable
         }
     }
 
+    /// <summary>Loading (the startup model), Ready (some model is loaded) or Failed (the startup model failed and none is loaded).</summary>
     public ModelState State { get; private set; } = ModelState.Loading;
-    public ModelInfo? Info { get; private set; }
     /// <summary>Why the model could not be loaded (State == Failed).</summary>
     public string? LoadError { get; private set; }
     /// <summary>Completes when loading finished, successfully or not.</summary>
@@ -73,13 +72,19 @@ public sealed class ModelHost : IDisposable
     /// <summary>Mean wall time per image row of recent jobs (NaN before the first one).</summary>
     public double AverageMsPerRow { get { lock (_gate) return _avgMsPerRow; } }
 
-    /// <summary>Validation against the loaded model (only the model-independent checks while it loads).</summary>
-    public IReadOnlyList<ValidationError> Validate(GenerationRequest request) =>
-        Info is { } info ? GenerationValidator.Check(request, info.Limits) : [];
+    /// <summary>
+    /// Validation against the named model (null: the active one; only the model-independent checks while it loads).
+    /// A name that is not loaded is an error of the "model" field.
+    /// </summary>
+    public IReadOnlyList<ValidationError> Validate(GenerationRequest request, string? model = null)
+    {
+        if (model is not null && InfoFor(model) is null) return [UnknownModel(model)];
+        return InfoFor(model) is { } info ? GenerationValidator.Check(request, info.Limits) : [];
+    }
 
     /// <summary>How the text encoder sees a prompt (unknown words, truncation) without touching tensors; null for models without a word vocabulary.</summary>
-    public PromptReport? InspectPrompt(string prompt) =>
-        _model?.TextEncoder is WordTextEncoder words ? words.Tokenizer.Encode(prompt, words.MaxTokens).Report : null;
+    public PromptReport? InspectPrompt(string prompt, string? model = null) =>
+        Find(model)?.Model.TextEncoder is WordTextEncoder words ? words.Tokenizer.Encode(prompt, words.MaxTokens).Report : null;
 
     /// <summary>Holds queued jobs (running ones finish); for maintenance and for tests of the queue.</summary>
     public void Pause() => _resumed.Reset();
@@ -89,16 +94,20 @@ public sealed class ModelHost : IDisposable
     /// Queues a generation. Invalid requests throw <see cref="InvalidGenerationRequestException"/> here, before queueing.
     /// Cancelling the token removes a queued job or stops a running one within one scale.
     /// </summary>
-    public GenerationJob Submit(GenerationRequest request, CancellationToken cancellationToken = default) =>
-        SubmitGroup([request], cancellationToken);
+    /// <param name="model">A loaded model's name; null: the active model.</param>
+    public GenerationJob Submit(GenerationRequest request, CancellationToken cancellationToken = default, string? model = null) =>
+        SubmitGroup([request], cancellationToken, model: model);
 
     /// <summary>Queues several requests as one job that runs them in step, scale by scale (frames carry the column).</summary>
     /// <param name="keepInHistory">False for replays (the scale explorer) that would only duplicate a stored image.</param>
-    public GenerationJob SubmitGroup(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default, bool keepInHistory = true)
+    public GenerationJob SubmitGroup(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default, bool keepInHistory = true, string? model = null)
     {
         if (State == ModelState.Failed) throw new InvalidOperationException($"The model could not be loaded: {LoadError}");
-        if (Info is { } info) foreach (var request in requests) GenerationValidator.Validate(request, info.Limits);
-        var job = new GenerationJob(requests, cancellationToken) { KeepInHistory = keepInHistory };
+        if (model is not null && InfoFor(model) is null) throw new InvalidGenerationRequestException([UnknownModel(model)]);
+        if (InfoFor(model) is { } info) foreach (var request in requests) GenerationValidator.Validate(request, info.Limits);
+        // The model is fixed now (the active one when none is named), so switching the active model later does not
+        // change what a queued job draws with.
+        var job = new GenerationJob(requests, cancellationToken) { KeepInHistory = keepInHistory, Model = model ?? ActiveModel };
         int ahead;
         lock (_gate)
         {
@@ -176,17 +185,14 @@ public sealed class ModelHost : IDisposable
         {
             TorchNativeLoader.Ensure(m => _log.LogInformation("{Message}", m));
             (ScaleWiseModel model, string source, bool random) = _loader is null ? LoadConfigured() : _loader();
-            _model = model;
-            _pipeline = new GenerationPipeline(model);
-            int resolution = model.Transformer.PatchNums[^1] * model.Vae.Config.DownsampleFactor;
-            Info = new ModelInfo(model.Name, source, random, model.Limits, resolution);
-            State = ModelState.Ready;
-            _log.LogInformation("Model {Name} ready ({Source}).", model.Name, source);
+            // Not activated over a model someone loaded from the model manager while this one was loading.
+            try { Register(model, source, random, activate: false); }
+            catch { model.Dispose(); throw; }
         }
         catch (Exception e)
         {
             LoadError = e.Message;
-            State = ModelState.Failed;
+            if (Models.Count == 0) State = ModelState.Failed;
             _log.LogError(e, "Model load failed; the app keeps serving without it.");
         }
         _loaded.TrySetResult();
@@ -208,14 +214,14 @@ public sealed class ModelHost : IDisposable
         if (job.Requests.Count != 1 || !job.KeepInHistory) return null;
         var r = job.Request;
         if (r.PrefixTokens is not null || r.ClassLabels.Count > 0) return null;
-        return (r.NegativePrompt ?? "", r.Cfg, r.TopK, r.TopP, r.MoreSmooth, r.StableSampling, r.StableSamplerVersion, r.Previews);
+        return (job.Model, r.NegativePrompt ?? "", r.Cfg, r.TopK, r.TopP, r.MoreSmooth, r.StableSampling, r.StableSamplerVersion, r.Previews);
     }
 
     /// <summary>Queued jobs that can join <paramref name="first"/>'s batch, removed from the queue (caller holds the lock).</summary>
     List<GenerationJob> TakeCompanions(GenerationJob first)
     {
         var companions = new List<GenerationJob>();
-        int maxRows = Info?.Limits.MaxRows ?? 1;
+        int maxRows = InfoFor(first.Model)?.Limits.MaxRows ?? 1;
         if (_options.BatchUsers <= 1 || BatchKey(first) is not { } key) return companions;
         int rows = first.Rows;
         for (var node = _pending.First; node is not null && companions.Count < _options.BatchUsers - 1;)
@@ -237,6 +243,13 @@ public sealed class ModelHost : IDisposable
     /// user gets exactly the images they would get alone. A user who cancels leaves; the batch stops when all have.
     /// </summary>
     void RunBatched(List<GenerationJob> jobs)
+    {
+        if (Acquire(jobs) is not { } loaded) return;
+        try { RunBatched(jobs, loaded); }
+        finally { Release(loaded); }
+    }
+
+    void RunBatched(List<GenerationJob> jobs, LoadedModel loaded)
     {
         var clock = Stopwatch.StartNew();
         var offsets = new int[jobs.Count];
@@ -261,7 +274,7 @@ public sealed class ModelHost : IDisposable
         IReadOnlyList<RgbImage>? final = null;
         try
         {
-            foreach (var frame in _pipeline!.Generate(merged, stop.Token))
+            foreach (var frame in loaded.Pipeline.Generate(merged, stop.Token))
             {
                 timings.Add(frame.Timings);
                 if (frame.IsLast) final = frame.Images;
@@ -291,7 +304,7 @@ public sealed class ModelHost : IDisposable
                 var job = jobs[j];
                 if (job.CancellationToken.IsCancellationRequested) { job.Finish(new JobCancelled()); continue; }
                 var mine = final!.Skip(offsets[j]).Take(job.Rows).ToArray();
-                job.Finish(new JobCompleted([Finish(true, job.Request, mine, timings, scales[j], wallMs)]));
+                job.Finish(new JobCompleted([Finish(loaded.Info, true, job.Request, mine, timings, scales[j], wallMs)]));
             }
             lock (_gate)
             {
@@ -319,6 +332,13 @@ public sealed class ModelHost : IDisposable
     void Run(GenerationJob job)
     {
         if (job.CancellationToken.IsCancellationRequested) { job.Finish(new JobCancelled()); return; }
+        if (Acquire(job) is not { } loaded) return;
+        try { Run(job, loaded); }
+        finally { Release(loaded); }
+    }
+
+    void Run(GenerationJob job, LoadedModel loaded)
+    {
         var clock = Stopwatch.StartNew();
         job.Post(new JobStarted(EtaFor(0, job.Rows)));
         int n = job.Requests.Count;
@@ -330,7 +350,7 @@ public sealed class ModelHost : IDisposable
         void Drain() { try { encoded.Wait(); } catch (AggregateException) { } }
         try
         {
-            for (int c = 0; c < n; c++) streams[c] = _pipeline!.Generate(job.Requests[c], stop.Token).GetEnumerator();
+            for (int c = 0; c < n; c++) streams[c] = loaded.Pipeline.Generate(job.Requests[c], stop.Token).GetEnumerator();
             var timings = Enumerable.Range(0, n).Select(_ => new List<ScaleTimings>()).ToArray();
             var finals = new IReadOnlyList<RgbImage>?[n];
             var scales = Enumerable.Range(0, n).Select(_ => new List<ScaleFrame>()).ToArray();
@@ -365,7 +385,7 @@ public sealed class ModelHost : IDisposable
                 var request = job.Requests[c];
                 // A lone job's time is its wall time; in a group each column reports its own compute.
                 double totalMs = n == 1 ? wallMs : timings[c].Sum(t => t.TransformerMs + t.SamplingMs + t.DecodeMs);
-                results[c] = Finish(job.KeepInHistory, request, finals[c]!, timings[c], scales[c], totalMs);
+                results[c] = Finish(loaded.Info, job.KeepInHistory, request, finals[c]!, timings[c], scales[c], totalMs);
             }
             lock (_gate)
             {
@@ -392,9 +412,8 @@ public sealed class ModelHost : IDisposable
         }
     }
 
-    GenerationResult Finish(bool keepInHistory, GenerationRequest request, IReadOnlyList<RgbImage> final, List<ScaleTimings> timings, List<ScaleFrame> scales, double totalMs)
+    GenerationResult Finish(ModelInfo info, bool keepInHistory, GenerationRequest request, IReadOnlyList<RgbImage> final, List<ScaleTimings> timings, List<ScaleFrame> scales, double totalMs)
     {
-        var info = Info!;
         var metadata = Enumerable.Range(0, request.Rows)
             .Select(r => GenerationMetadata.For(request, r, info.Name, info.Limits.PatchNums, totalMs)).ToArray();
         var finalPngs = final.Select((img, r) => PngWriter.Encode(img, metadata[r].ToPngText())).ToArray();
@@ -415,10 +434,10 @@ public sealed class ModelHost : IDisposable
             foreach (var job in _pending) job.Finish(new JobCancelled());
             _pending.Clear();
         }
-        // The model's tensors belong to worker 0, which has exited; freeing native memory from here is safe. A worker
-        // that did not stop in time keeps the model (the process is ending anyway).
+        // The models' tensors are used by the workers, which have exited; freeing native memory from here is safe. A
+        // worker that did not stop in time keeps them (the process is ending anyway).
         if (!stopped) return;
-        _model?.Dispose();
+        DisposeModels();
         _shutdown.Dispose();
         _available.Dispose();
         _resumed.Dispose();

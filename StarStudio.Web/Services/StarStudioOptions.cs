@@ -24,6 +24,14 @@ public sealed class StarStudioOptions
     /// batched (TestResults/web-batch-users.json, STARSTUDIO_WEB_BATCH_BENCH).
     /// </summary>
     public int BatchUsers { get; set; } = 4;
+    /// <summary>
+    /// Folders holding model folders, for the model manager (/models): only these are listed, imported or loaded.
+    /// Empty: $STARSTUDIO_MODELS, else ./models.
+    /// </summary>
+    public string[]? ModelRoots { get; set; }
+    /// <summary>Memory to check a model's estimate against when loading it, in MiB; 0 measures what the machine has
+    /// available (set it to keep room for other programs, or in tests).</summary>
+    public long AssumeAvailableMemoryMiB { get; set; }
     /// <summary>Most queued jobs before new ones are refused (protects memory under load).</summary>
     public int MaxQueue { get; set; } = 64;
 }

@@ -54,7 +54,18 @@ public partial class Compare
         ("CFG 0 / 2 / 4 / 8", () => SetColumns(new(Cfg: 0), new(Cfg: 2), new(Cfg: 4), new(Cfg: 8))),
     ];
 
-    int Vocab => Generation.Host.Info?.Limits.VocabSize ?? 4096;
+    int Vocab => Generation.Host.InfoFor(ModelName)?.Limits.VocabSize ?? 4096;
+
+    /// <summary>The loaded model every column draws with (null: the active one).</summary>
+    public string? ModelName { get; set; }
+
+    protected override void OnInitialized() => ModelName = Generation.Host.ActiveModel;
+
+    void OnModelChanged(string? model)
+    {
+        ModelName = model;
+        _errors = [];
+    }
 
     void SetColumns(params SamplerSettings[] columns)
     {
@@ -71,7 +82,7 @@ public partial class Compare
 
     public IReadOnlyList<GenerationRequest> BuildRequests()
     {
-        bool text = Generation.Host.Info?.Limits.TextConditional ?? true;
+        bool text = Generation.Host.InfoFor(ModelName)?.Limits.TextConditional ?? true;
         return Columns.Select(s => new GenerationRequest
         {
             Prompts = text ? [Prompt ?? ""] : [],
@@ -103,7 +114,7 @@ public partial class Compare
     {
         if (Running) return;
         var requests = BuildRequests();
-        _errors = requests.SelectMany((r, c) => Generation.Host.Validate(r).Select(e => (c, e))).ToList();
+        _errors = requests.SelectMany((r, c) => Generation.Host.Validate(r, ModelName).Select(e => (c, e))).ToList();
         if (_errors.Count > 0) { Status = "Fix the marked settings first."; return; }
 
         Running = true;
@@ -116,7 +127,7 @@ public partial class Compare
         await JS.InvokeVoidAsync("starstudio.clearKeys", "cmp-");
         try
         {
-            var final = await Generation.RunGroupAsync(requests, OnUpdateAsync);
+            var final = await Generation.RunGroupAsync(requests, OnUpdateAsync, model: ModelName);
             Status = final switch
             {
                 JobCompleted => FirstDivergence is { } d ? $"Done. The columns first differ at scale {d + 1}." : "Done. The columns are identical at every scale.",
@@ -148,7 +159,7 @@ public partial class Compare
                 Status = q.Ahead > 0 ? $"Queued: {q.Ahead} ahead" : "Starting…";
                 break;
             case JobFrame { Frame: var f, Column: var c }:
-                if (f.Pngs is { Count: > 0 } pngs) await JS.InvokeVoidAsync("starstudio.put", Key(c, f.ScaleIndex), pngs[0]);
+                if (f.Pngs is { Count: > 0 } pngs) await JS.TrySendAsync("starstudio.put", Key(c, f.ScaleIndex), pngs[0]);
                 _tokens[(c, f.ScaleIndex)] = f.Tokens[0];
                 if (!ScaleRows.Any(r => r.Scale == f.ScaleIndex)) ScaleRows.Add(new CompareScaleRow(f.ScaleIndex, f.Side));
                 // A scale is complete when every column delivered it: show it everywhere at once and compare tokens.

@@ -84,6 +84,10 @@ public partial class Explore
         }
     }
 
+    /// <summary>The model that made the stored image (its token maps mean nothing to another one); null for entries
+    /// that don't name one (the active model then).</summary>
+    string? EntryModel => string.IsNullOrEmpty(Entry?.Metadata.Model) ? null : Entry.Metadata.Model;
+
     IReadOnlyList<IReadOnlyList<int[]>> Prefix(int scales) =>
         Maps!.Tokens.Take(scales).Select(t => (IReadOnlyList<int[]>)[t]).ToArray();
 
@@ -102,12 +106,12 @@ public partial class Explore
                 if (update is not JobFrame { Frame: { Pngs: { Count: > 0 } pngs } f }) return;
                 var now = PngWriter.Decode(pngs[0]);
                 int si = f.ScaleIndex, side = f.Side;
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-img-{si}", pngs[0]);
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-res-{si}", ScaleImages.Png(ScaleImages.Residual(now, before)));
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-tok-{si}", ScaleImages.Png(ScaleImages.TokenMap(Maps.Tokens[si], side)));
-                await JS.InvokeVoidAsync("starstudio.put", $"exp-conf-{si}", ScaleImages.Png(ScaleImages.Confidence(Maps.Confidence[si], side)));
+                await JS.TrySendAsync("starstudio.put", $"exp-img-{si}", pngs[0]);
+                await JS.TrySendAsync("starstudio.put", $"exp-res-{si}", ScaleImages.Png(ScaleImages.Residual(now, before)));
+                await JS.TrySendAsync("starstudio.put", $"exp-tok-{si}", ScaleImages.Png(ScaleImages.TokenMap(Maps.Tokens[si], side)));
+                await JS.TrySendAsync("starstudio.put", $"exp-conf-{si}", ScaleImages.Png(ScaleImages.Confidence(Maps.Confidence[si], side)));
                 before = now;
-            }, keepInHistory: false);
+            }, keepInHistory: false, model: EntryModel);
             Status = final switch
             {
                 JobCompleted => $"{Scales.Count} scales. Pick one to fork from: the scales up to it are kept, the finer ones regenerated.",
@@ -137,7 +141,7 @@ public partial class Explore
             Cfg = ForkCfg,
             PrefixTokens = Prefix(ForkKeep),
         };
-        var errors = Generation.Host.Validate(request);
+        var errors = Generation.Host.Validate(request, EntryModel);
         ForkError = errors.Count > 0 ? string.Join(" ", errors.Select(e => e.Message)) : null;
         if (ForkError is not null) return;
         Running = true;
@@ -149,11 +153,11 @@ public partial class Explore
             var final = await Generation.RunAsync(request, async update =>
             {
                 if (update is not JobFrame { Frame: var f }) return;
-                if (f.Pngs is { Count: > 0 } pngs) await JS.InvokeVoidAsync("starstudio.put", $"fork-{f.ScaleIndex}", pngs[0]);
+                if (f.Pngs is { Count: > 0 } pngs) await JS.TrySendAsync("starstudio.put", $"fork-{f.ScaleIndex}", pngs[0]);
                 ForkFrames.Add(f.ScaleIndex);
                 _dirty = true;
                 StateHasChanged();
-            });
+            }, model: EntryModel);
             if (final is JobCompleted done) ForkResultId = done.Result.HistoryIds.FirstOrDefault();
             else if (final is JobFailed failed) ForkError = failed.Message;
         }

@@ -24,8 +24,12 @@ public partial class Playground
     [SupplyParameterFromQuery(Name = "run")] public bool RunNow { get; set; }
 
     // Controls (public so tests and the page bind to the same state).
+    /// <summary>The loaded model to draw with; null: the host's active model.</summary>
+    public string? ModelName { get; set; }
     public string Prompt { get; set; } = "";
     public string NegativePrompt { get; set; } = "";
+    /// <summary>The class to draw, for class-conditional models (VAR); they take no prompt.</summary>
+    public int ClassLabel { get; set; }
     public double Cfg { get; set; } = 4.0;
     public int TopK { get; set; }
     public double TopP { get; set; } = 0.8;
@@ -57,6 +61,8 @@ public partial class Playground
     int Shown = -1;
     long? _lastSeed;
 
+    bool TextModel => Generation.Host.InfoFor(ModelName)?.Limits.TextConditional ?? true;
+    string ClassLabelText => Generation.Host.InfoFor(ModelName) is { Limits.NumClasses: > 0 and var n } ? $"Class label (0 to {n - 1})" : "Class label";
     bool CanGenerate => Generation.Host.State != ModelState.Failed;
     bool HasError(string field) => _errors.ContainsKey(field);
     string? ErrorFor(string field) => _errors.GetValueOrDefault(field);
@@ -84,6 +90,8 @@ public partial class Playground
         }
     }
 
+    protected override void OnInitialized() => ModelName = Generation.Host.ActiveModel;
+
     protected override void OnParametersSet()
     {
         if (HistoryId is { } id && History.Get(id) is { } entry) Apply(entry.Metadata);
@@ -93,7 +101,9 @@ public partial class Playground
     /// <summary>Puts a stored image's parameters into the controls (seed fixed, so a re-run reproduces it).</summary>
     void Apply(GenerationMetadata m)
     {
+        if (Generation.Host.InfoFor(m.Model) is not null) ModelName = m.Model;
         Prompt = m.Prompt ?? "";
+        ClassLabel = m.ClassLabel ?? 0;
         NegativePrompt = m.NegativePrompt ?? "";
         Cfg = m.Cfg;
         TopK = m.TopK;
@@ -164,9 +174,16 @@ public partial class Playground
         InspectPrompt(Prompt);
     }
 
+    void OnModelChanged(string? model)
+    {
+        ModelName = model;
+        _errors.Remove("model");
+        InspectPrompt(Prompt); // another model, another vocabulary
+    }
+
     public void InspectPrompt(string? prompt)
     {
-        var report = Generation.Host.InspectPrompt(prompt ?? "");
+        var report = Generation.Host.InspectPrompt(prompt ?? "", ModelName);
         UnknownWords = report?.UnknownWords.Distinct().ToArray() ?? [];
         _promptTruncated = report?.Truncated ?? false;
     }
@@ -180,13 +197,13 @@ public partial class Playground
             SeedMode.ReuseLast when _lastSeed is { } s => s,
             _ => Random.Shared.NextInt64(0, 1L << 31),
         };
-        bool text = Generation.Host.Info?.Limits.TextConditional ?? true;
+        bool text = Generation.Host.InfoFor(ModelName)?.Limits.TextConditional ?? true;
         int n = Math.Max(BatchSize, 0);
         return new GenerationRequest
         {
             Prompts = text ? Enumerable.Repeat(Prompt ?? "", n).ToArray() : [],
-            ClassLabels = text ? [] : Enumerable.Repeat(0, n).ToArray(),
-            NegativePrompt = string.IsNullOrWhiteSpace(NegativePrompt) ? null : NegativePrompt,
+            ClassLabels = text ? [] : Enumerable.Repeat(ClassLabel, n).ToArray(),
+            NegativePrompt = !text || string.IsNullOrWhiteSpace(NegativePrompt) ? null : NegativePrompt,
             Seed = seed,
             Cfg = Cfg,
             TopK = TopK,
@@ -202,7 +219,7 @@ public partial class Playground
         var request = BuildRequest();
         _errors.Clear();
         if (BatchSize < 1) _errors["batch"] = "Batch size must be at least 1.";
-        foreach (var e in Generation.Host.Validate(request)) _errors.TryAdd(e.Field, e.Message);
+        foreach (var e in Generation.Host.Validate(request, ModelName)) _errors.TryAdd(e.Field, e.Message);
         if (_errors.Count > 0) { StateHasChanged(); return; }
 
         Seed = request.Seed;
@@ -217,15 +234,19 @@ public partial class Playground
         _scaleCount = 0;
         _ahead = 0;
         _etaMs = double.NaN;
+        _framesLost = false;
         StateHasChanged();
         await JS.InvokeVoidAsync("starstudio.reset");
         try
         {
-            var final = await Generation.RunAsync(request, OnUpdateAsync);
+            var final = await Generation.RunAsync(request, OnUpdateAsync, model: ModelName);
             switch (final)
             {
                 case JobCompleted done:
                     Result = done.Result;
+                    // Frames were lost while the connection was down: at least the final images reach the page.
+                    if (_framesLost)
+                        for (int r = 0; r < done.Result.Pngs.Count; r++) await PushFrameAsync(_scaleCount - 1, r, done.Result.Pngs[r]);
                     _lastSeed = request.Seed;
                     Outcome = string.Create(CultureInfo.InvariantCulture, $"Done in {done.Result.TotalMs / 1000:F2} s.");
                     break;
@@ -271,7 +292,7 @@ public partial class Playground
                 Notices.AddRange(f.Notices);
                 if (f.Pngs is { } pngs)
                     for (int r = 0; r < pngs.Count; r++)
-                        await JS.InvokeVoidAsync("starstudio.frame", f.ScaleIndex, r, pngs[r]);
+                        await PushFrameAsync(f.ScaleIndex, r, pngs[r]);
                 var t = f.Timings;
                 Film.Add(new FilmItem(f.ScaleIndex, f.Side, t.TransformerMs + t.SamplingMs + t.DecodeMs, t.ElapsedMs));
                 _filmDirty = true;
@@ -281,6 +302,14 @@ public partial class Playground
     }
 
     public void Stop() => Generation.Stop();
+
+    /// <summary>Sends one scale's picture to the browser; one it can't take now (connection down) is dropped.</summary>
+    async Task PushFrameAsync(int scale, int row, byte[] png)
+    {
+        if (!await JS.TrySendAsync("starstudio.frame", scale, row, png)) _framesLost = true;
+    }
+
+    bool _framesLost;
 
     async Task ShowScaleAsync(int scale)
     {

@@ -94,5 +94,8 @@ window.starstudio = (() => {
       };
     },
     unregisterKeys(handle) { if (handle) handle.dispose(); },
+    // The theme choice survives reloads (this browser only; nothing is stored on the server).
+    theme() { try { return localStorage.getItem('starstudio.theme'); } catch { return null; } },
+    setTheme(name) { try { localStorage.setItem('starstudio.theme', name); } catch { } },
   };
 })();
