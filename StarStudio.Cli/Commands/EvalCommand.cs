@@ -25,11 +25,12 @@ static class EvalCommand
         var failures = new Option<string?>("--failures") { Description = "PNG grid of failed prompts (with what went wrong).", DefaultValueFactory = _ => "eval_failures.png" };
         var latency = new Option<int>("--latency-runs") { Description = "Also time one image with every preview decoded (median of N runs; 0 = skip).", DefaultValueFactory = _ => 0 };
         var groundTruth = new Option<bool>("--ground-truth") { Description = "Validate the evaluator itself on the generator's own renders of the prompts (no model needed)." };
+        var ceiling = new Option<bool>("--tokenizer-ceiling") { Description = "Judge the model's VQ-VAE reconstructions of the ground-truth renders: the best any transformer could score with this tokenizer." };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
         var cmd = new Command("eval", "ShapesEval: generate held-out ShapesWorld prompts and check every claim (per-category accuracy, time per image, failure grid).");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare, groundTruth }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare, groundTruth, ceiling }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
             if (p.GetValue(groundTruth))
@@ -45,6 +46,14 @@ static class EvalCommand
             if (n < 1) throw new ArgumentException("--prompts must be at least 1.");
             int side = model.Vae.Config.ImageSide;
             var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
+            if (p.GetValue(ceiling))
+            {
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(model.Name)}: VQ-VAE reconstructions of {n} ground-truth renders[/]");
+                var ceilingReport = ModelEvaluation.TokenizerCeiling(model, prompts, p.GetValue(batch));
+                PrintTable(ceilingReport);
+                if (p.GetValue(failures) is { Length: > 0 } ceilingFailures) ModelEvaluation.WriteFailures(ceilingFailures, ceilingReport);
+                return 0;
+            }
             var baseSettings = new EvalSettings
             {
                 Cfg = p.GetValue(cfg), TopK = p.GetValue(topK), TopP = p.GetValue(topP), MoreSmooth = p.GetValue(smooth),

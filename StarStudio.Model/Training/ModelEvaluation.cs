@@ -60,6 +60,30 @@ public static class ModelEvaluation
         return new EvalReport(settings, ShapesEvaluator.Table(results), results, ms);
     }
 
+    /// <summary>
+    /// The ceiling the tokenizer sets: the ground-truth render of each prompt, encoded to the VQ-VAE's token pyramid
+    /// and decoded again, judged by ShapesEval. No transformer can draw better than its VQ-VAE reconstructs.
+    /// </summary>
+    public static EvalReport TokenizerCeiling(ScaleWiseModel model, IReadOnlyList<HeldOutPrompt> prompts, int batch = 25)
+    {
+        if (batch < 1) throw new ArgumentException("The evaluation batch must be at least 1.");
+        int side = model.Vae.Config.ImageSide;
+        var results = new List<PromptEvaluation>(prompts.Count);
+        var clock = Stopwatch.StartNew();
+        for (int start = 0; start < prompts.Count; start += batch)
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            using var _ = TorchSharp.torch.no_grad();
+            var chunk = prompts.Skip(start).Take(batch).ToList();
+            var x = ShapesBatches.ToTensor([.. chunk.Select(p => ShapesRenderer.Render(p.Scene, side))], model.Device);
+            var rec = ShapesBatches.ToImages(model.Vae.ImgToReconstructedImg(x, lastOne: true)[0]);
+            for (int i = 0; i < chunk.Count; i++)
+                results.Add(new PromptEvaluation(chunk[i], rec[i], ShapesEvaluator.Evaluate(rec[i], chunk[i].Claims)));
+        }
+        double ms = clock.Elapsed.TotalMilliseconds / Math.Max(1, prompts.Count);
+        return new EvalReport(new EvalSettings(), ShapesEvaluator.Table(results), results, ms);
+    }
+
     /// <summary>A contact sheet of the failures (at most <paramref name="max"/>), each captioned with what went wrong.</summary>
     public static int WriteFailures(string path, EvalReport report, int max = 48)
     {
