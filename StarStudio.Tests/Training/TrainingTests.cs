@@ -40,6 +40,20 @@ public sealed class TrainingTests : IDisposable
         Assert.Equal(1, opt.StepCount);
     }
 
+    [Theory]
+    [InlineData("shapes", 8, 130)]
+    [InlineData("shapes-fine", 16, 530)]
+    public void ShapesPresets_VaeAndTransformerAgreeOnTheScalesAndTheImageSize(string name, int latentSide, int tokens)
+    {
+        var preset = ShapesModelPreset.ByName(name);
+        preset.Vae.Validate();
+        Assert.Equal((latentSide, preset.ImageSize, tokens), (preset.Vae.LatentSide, preset.Vae.ImageSide, preset.Vae.TotalTokens));
+        Assert.Equal(preset.Vae.VPatchNums, preset.Star.PatchNums);
+        Assert.Equal(preset.Vae.Cvae, preset.Star.Cvae);
+        Assert.Equal(preset.Vae.VocabSize, preset.Star.VocabSize);
+        Assert.Equal(0, preset.Vae.NormGroups); // GroupNorm erases flat colours (VqVaeConfig.NormGroups)
+    }
+
     [Fact]
     public void ObjectWeights_WeighPixelsThatDifferFromThePicturesBackground()
     {
