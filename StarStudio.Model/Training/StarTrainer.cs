@@ -49,9 +49,9 @@ public sealed class StarTrainer : TrainerBase
     public VQVAE Vae => _vae;
 
     /// <summary>
-    /// Sets NaN/inf parameter entries to 0 and returns how many there were. TorchSharp's trunc_normal_ was seen to leave
-    /// one NaN in 65536 entries of a freshly initialised weight (the sampler head's fc2 of the shapes preset), which
-    /// poisons every forward through that layer.
+    /// Sets NaN/inf parameter entries to 0 and returns how many there were: a guard kept from a run whose freshly
+    /// initialised sampler head held one NaN in 65536 entries (TorchSharp's trunc_normal_, since replaced by
+    /// <see cref="TruncNormal"/>), which poisons every forward through that layer.
     /// </summary>
     public static long ReplaceNonFinite(nn.Module module)
     {

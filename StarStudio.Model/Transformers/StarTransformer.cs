@@ -126,12 +126,12 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
 
         using (no_grad())
         {
-            init.trunc_normal_(_classEmb.Weight, std: initStd);
-            init.trunc_normal_(_posStart, std: initStd);
-            if (_pos1LC is not null) init.trunc_normal_(_pos1LC, std: initStd);
-            if (_lvlEmbed is not null) init.trunc_normal_(_lvlEmbed.Weight, std: initStd);
-            if (_posStartLast is not null) init.trunc_normal_(_posStartLast, std: initStd);
-            if (_lvlEmbed2 is not null) init.trunc_normal_(_lvlEmbed2.Weight, std: initStd);
+            TruncNormal.Fill_(_classEmb.Weight, initStd);
+            TruncNormal.Fill_(_posStart, initStd);
+            if (_pos1LC is not null) TruncNormal.Fill_(_pos1LC, initStd);
+            if (_lvlEmbed is not null) TruncNormal.Fill_(_lvlEmbed.Weight, initStd);
+            if (_posStartLast is not null) TruncNormal.Fill_(_posStartLast, initStd);
+            if (_lvlEmbed2 is not null) TruncNormal.Fill_(_lvlEmbed2.Weight, initStd);
         }
 
         var lvl = layout.LevelOfToken();
@@ -444,14 +444,14 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
             switch (m)
             {
                 case Linear lin:
-                    init.trunc_normal_(lin.weight!, std: initStd);
+                    TruncNormal.Fill_(lin.weight!, initStd);
                     lin.bias?.zero_();
                     break;
                 case EmbeddingTable emb:
-                    init.trunc_normal_(emb.Weight, std: initStd);
+                    TruncNormal.Fill_(emb.Weight, initStd);
                     break;
                 case SharedAdaLin sal:
-                    init.trunc_normal_(sal.Weight, std: initStd);
+                    TruncNormal.Fill_(sal.Weight, initStd);
                     sal.Bias.zero_();
                     break;
             }

@@ -73,10 +73,10 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
 
         using (no_grad())
         {
-            init.trunc_normal_(_classEmb.Weight, std: initStd);
-            init.trunc_normal_(_posStart, std: initStd);
-            init.trunc_normal_(_pos1LC, std: initStd);
-            init.trunc_normal_(_lvlEmbed.Weight, std: initStd);
+            TruncNormal.Fill_(_classEmb.Weight, initStd);
+            TruncNormal.Fill_(_posStart, initStd);
+            TruncNormal.Fill_(_pos1LC, initStd);
+            TruncNormal.Fill_(_lvlEmbed.Weight, initStd);
         }
         RegisterComponents();
     }
@@ -221,14 +221,14 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
             switch (m)
             {
                 case Linear lin:
-                    init.trunc_normal_(lin.weight!, std: initStd);
+                    TruncNormal.Fill_(lin.weight!, initStd);
                     lin.bias?.zero_();
                     break;
                 case EmbeddingTable emb:
-                    init.trunc_normal_(emb.Weight, std: initStd);
+                    TruncNormal.Fill_(emb.Weight, initStd);
                     break;
                 case SharedAdaLin sal:
-                    init.trunc_normal_(sal.Weight, std: initStd);
+                    TruncNormal.Fill_(sal.Weight, initStd);
                     sal.Bias.zero_();
                     break;
             }
