@@ -16,11 +16,11 @@ public static class ShapesTraining
         _ => throw new ArgumentException($"Unknown stage '{stage}'."),
     };
 
-    /// <summary>Per-stage defaults: the settings of the shipped model's run (docs/MODEL_CARD.md), about 45 minutes of steps on 2 cores.</summary>
+    /// <summary>Per-stage defaults: the settings of the shipped model's run (docs/MODEL_CARD.md), about 47 minutes of steps on one thread.</summary>
     public static TrainOptions Defaults(string stage, string preset) => stage switch
     {
-        VqVaeTrainer.StageName => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1200, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 30, WeightDecay = 0.0 },
-        "star" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 2000, BatchSize = 32, LearningRate = 1.5e-3, WarmupSteps = 30, WeightDecay = 0.05 },
+        VqVaeTrainer.StageName => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1400, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 30, WeightDecay = 0.0 },
+        "star" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1500, BatchSize = 32, LearningRate = 1.5e-3, WarmupSteps = 30, WeightDecay = 0.05 },
         "sampler" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 150, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 10, WeightDecay = 0.0 },
         _ => throw new ArgumentException($"Unknown stage '{stage}'."),
     };
