@@ -43,9 +43,19 @@ public sealed class ModelCatalog
 
     public IReadOnlyList<string> Roots => _roots;
 
-    /// <summary>$STARSTUDIO_MODELS, else ./models (relative to the working folder).</summary>
-    public static ModelCatalog FromEnvironment() =>
-        new(Environment.GetEnvironmentVariable(RootsVariable) is { Length: > 0 } v ? v.Split(Path.PathSeparator) : [Path.Combine(Environment.CurrentDirectory, "models")]);
+    /// <summary>
+    /// $STARSTUDIO_MODELS, else ./models (relative to the working folder) when it exists, else the folder that holds
+    /// the embedded default model: `dotnet run --project StarStudio.Web` runs in the project folder, where ./models
+    /// does not exist, and a new user should still see the model they are running.
+    /// </summary>
+    public static ModelCatalog FromEnvironment()
+    {
+        if (Environment.GetEnvironmentVariable(RootsVariable) is { Length: > 0 } v) return new(v.Split(Path.PathSeparator));
+        var local = Path.Combine(Environment.CurrentDirectory, "models");
+        if (!Directory.Exists(local) && ModelStore.DefaultModelFolder() is { } embedded && Path.GetDirectoryName(embedded) is { } parent)
+            return new([parent]);
+        return new([local]);
+    }
 
     /// <summary>Every model folder: each root that is one itself, and each root's subfolders holding a model.json or weights.</summary>
     public IReadOnlyList<CatalogEntry> List(long? availableBytes = null)

@@ -26,7 +26,7 @@ public sealed class StarStudioOptions
     public int BatchUsers { get; set; } = 4;
     /// <summary>
     /// Folders holding model folders, for the model manager (/models): only these are listed, imported or loaded.
-    /// Empty: $STARSTUDIO_MODELS, else ./models.
+    /// Empty: $STARSTUDIO_MODELS, else ./models when it exists, else the folder of the embedded default model.
     /// </summary>
     public string[]? ModelRoots { get; set; }
     /// <summary>Memory to check a model's estimate against when loading it, in MiB; 0 measures what the machine has
