@@ -21,11 +21,13 @@ static class TrainCommand
         public readonly Option<int?> MaxSteps = new("--max-steps") { Description = "Stop after this many steps of this invocation (resume later)." };
         public readonly Option<bool> Fresh = new("--fresh") { Description = "Ignore an existing checkpoint and start the stage over." };
         public readonly Option<int?> Warmup = new("--warmup") { Description = "Linear warm-up steps of the learning rate." };
+        public readonly Option<ScaleLossWeighting?> ScaleWeighting = new("--scale-weighting") { Description = "STAR loss over scales: Uniform (every token alike, as VAR/STAR) or PerScale (every scale alike)." };
+        public readonly Option<double?> PromptProbe = new("--prompt-probe") { Description = "STAR stage: weight of the prompt-facts loss that keeps the text encoder informative (0 = off)." };
         public readonly Option<int> Threads = new("--threads") { Description = "CPU threads for torch (0 = torch's default); 1 was 4-7x faster than 2 on a busy 2-core machine.", DefaultValueFactory = _ => 1 };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Run, Preset, Steps, Batch, Lr, Seed, CheckpointEvery, SampleEvery, MaxSteps, Fresh, Warmup, Threads }) c.Options.Add(o);
+            foreach (var o in new Option[] { Run, Preset, Steps, Batch, Lr, Seed, CheckpointEvery, SampleEvery, MaxSteps, Fresh, Warmup, ScaleWeighting, PromptProbe, Threads }) c.Options.Add(o);
         }
 
         public TrainOptions Build(ParseResult p, TrainOptions defaults)
@@ -37,6 +39,8 @@ static class TrainCommand
         TrainOptions Make(ParseResult p, TrainOptions defaults) => defaults with
         {
             WarmupSteps = p.GetValue(Warmup) ?? defaults.WarmupSteps,
+            ScaleWeighting = p.GetValue(ScaleWeighting) ?? defaults.ScaleWeighting,
+            PromptProbeWeight = p.GetValue(PromptProbe) ?? defaults.PromptProbeWeight,
             RunFolder = p.GetValue(Run)!,
             Preset = p.GetValue(Preset)!,
             Steps = p.GetValue(Steps) ?? defaults.Steps,

@@ -31,7 +31,11 @@ public sealed class WordTextEncoder : Module<Tensor, Tensor, Tensor>, ITextEncod
         _tokenizer = tokenizer;
         _config = config;
         token_embedding = Embedding(tokenizer.VocabSize, config.Dim);
-        position_embedding = Parameter(randn(config.MaxTokens, config.Dim).mul_(0.02));
+        // CLIP's initialisation (token std 0.02, position std 0.01). Embedding's default N(0, 1) made the positions 50x
+        // smaller than the words: a bag of words that cannot tell "red circle on blue" from "blue circle on red"; a
+        // background-colour probe on the pooled vector reached 50% after 300 steps with it and 88% with this.
+        using (no_grad()) token_embedding.weight!.normal_(0, 0.02);
+        position_embedding = Parameter(randn(config.MaxTokens, config.Dim).mul_(0.01));
         layers = new ModuleList<WordTextEncoderLayer>([.. Enumerable.Range(0, config.Depth).Select(_ => new WordTextEncoderLayer(config.Dim, config.Heads))]);
         final_norm = LayerNorm(config.Dim);
         RegisterComponents();

@@ -20,7 +20,11 @@ public static class ShapesTraining
     public static TrainOptions Defaults(string stage, string preset) => stage switch
     {
         VqVaeTrainer.StageName => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1400, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 30, WeightDecay = 0.0 },
-        "star" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1500, BatchSize = 32, LearningRate = 1.5e-3, WarmupSteps = 30, WeightDecay = 0.05 },
+        "star" => new TrainOptions
+        {
+            RunFolder = "", Preset = preset, Steps = 1300, BatchSize = 32, LearningRate = 1.5e-3, WarmupSteps = 30, WeightDecay = 0.05,
+            ScaleWeighting = ScaleLossWeighting.PerScale, PromptProbeWeight = 1.0,
+        },
         "sampler" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 150, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 10, WeightDecay = 0.0 },
         _ => throw new ArgumentException($"Unknown stage '{stage}'."),
     };

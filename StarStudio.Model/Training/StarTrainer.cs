@@ -27,6 +27,7 @@ public sealed class StarTrainer : TrainerBase
     readonly VQVAE _vae;
     readonly StarTransformer _transformer;
     readonly WordTextEncoder _text;
+    readonly PromptProbe? _probe;
     readonly AdamW _optim;
 
     public StarTrainer(TrainOptions options, VQVAE? vae = null) : base(StageName, options)
@@ -37,10 +38,12 @@ public sealed class StarTrainer : TrainerBase
         _transformer.InitWeights(initStd: -1);
         ReplaceNonFinite(_transformer);
         _text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), Preset.Text);
+        if (options.PromptProbeWeight > 0) _probe = new PromptProbe(Preset.Text.Dim);
         _transformer.train();
         _text.train();
         var pars = Named("transformer", _transformer).Where(p => !IsSamplerHeadParameter(p.Item1["transformer.".Length..]))
             .Concat(Named("text", _text));
+        if (_probe is not null) pars = pars.Concat(Named("probe", _probe));
         _optim = new AdamW(pars, beta1: 0.9, beta2: 0.95, weightDecay: options.WeightDecay, noDecay: NoDecay);
     }
 
@@ -67,7 +70,8 @@ public sealed class StarTrainer : TrainerBase
         }
         return count;
     }
-    protected override IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules => [("transformer", _transformer), ("text", _text)];
+    protected override IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules =>
+        _probe is null ? [("transformer", _transformer), ("text", _text)] : [("transformer", _transformer), ("text", _text), ("probe", _probe)];
     protected override AdamW Optimizer => _optim;
 
     /// <summary>Captions with prompt dropout applied (deterministic per step).</summary>
@@ -95,7 +99,15 @@ public sealed class StarTrainer : TrainerBase
         var cond = new TextConditioning(enc.HiddenStates, enc.AttentionMask, enc.Pooled);
         var (logits_BLV, hidden) = _transformer.Forward(x_BLCv, cond);
         long B = logits_BLV.shape[0], L = logits_BLV.shape[1], V = logits_BLV.shape[2];
-        var loss = F.cross_entropy(logits_BLV.reshape(B * L, V), gt_BL.reshape(B * L));
+        var ce_BL = F.cross_entropy(logits_BLV.reshape(B * L, V), gt_BL.reshape(B * L), reduction: nn.Reduction.None).view(B, L);
+        var loss = ce_BL.mul(TokenWeights(Preset.Star.PatchNums, Options.ScaleWeighting)).sum(1).mean();
+        double probeAcc = double.NaN;
+        if (_probe is not null)
+        {
+            var (probeLoss, bgAcc) = _probe.Loss(enc.Pooled, prompts);
+            loss = loss + probeLoss * Options.PromptProbeWeight;
+            probeAcc = bgAcc * 100;
+        }
         _optim.ZeroGrad();
         loss.backward();
         double gradNorm = _optim.ClipGradNorm(Options.GradClip);
@@ -113,7 +125,21 @@ public sealed class StarTrainer : TrainerBase
             ["acc_tail"] = accTail * 100,
             ["loss_tail"] = lossTail,
             ["grad_norm"] = gradNorm,
+            ["probe_bg_acc"] = probeAcc,
         });
+    }
+
+    /// <summary>Per-token loss weights [L] summing to 1 (see <see cref="ScaleLossWeighting"/>).</summary>
+    public static Tensor TokenWeights(IReadOnlyList<int> patchNums, ScaleLossWeighting weighting)
+    {
+        int L = patchNums.Sum(p => p * p);
+        var w = new float[L];
+        for (int si = 0, b = 0; si < patchNums.Count; b += patchNums[si] * patchNums[si], si++)
+        {
+            int l = patchNums[si] * patchNums[si];
+            Array.Fill(w, weighting == ScaleLossWeighting.PerScale ? 1f / (patchNums.Count * l) : 1f / L, b, l);
+        }
+        return tensor(w);
     }
 
     protected override void WriteSamples(string path) =>
@@ -139,6 +165,7 @@ public sealed class StarTrainer : TrainerBase
         base.Dispose();
         _transformer.Dispose();
         _text.Dispose();
+        _probe?.Dispose();
         _vae.Dispose();
     }
 }

@@ -26,6 +26,10 @@ public sealed record TrainOptions
     public double PromptDropout { get; init; } = 0.1;
     /// <summary>Stop after this many steps of this invocation (tests, time-boxed runs); null = run to <see cref="Steps"/>.</summary>
     public int? MaxStepsThisRun { get; init; }
+    /// <summary>How the transformer's cross-entropy weighs the tokens of the scales (STAR stage only).</summary>
+    public ScaleLossWeighting ScaleWeighting { get; init; } = ScaleLossWeighting.Uniform;
+    /// <summary>Weight of the prompt-facts loss on the text encoder's pooled vector (<see cref="PromptProbe"/>); 0 = off, as STAR.</summary>
+    public double PromptProbeWeight { get; init; }
     /// <summary>Write sample grids and the loss curve (off in tests for speed).</summary>
     public bool WriteImages { get; init; } = true;
 
@@ -36,6 +40,19 @@ public sealed record TrainOptions
         double t = Steps <= WarmupSteps ? 1 : Math.Clamp((double)(step - WarmupSteps) / (Steps - WarmupSteps), 0, 1);
         return LearningRate * (FinalLrRatio + (1 - FinalLrRatio) * 0.5 * (1 + Math.Cos(Math.PI * t)));
     }
+}
+
+/// <summary>How the teacher-forced cross-entropy is averaged over the L tokens of all scales.</summary>
+public enum ScaleLossWeighting
+{
+    /// <summary>VAR/STAR train.py: every token weighs 1/L, so the 1x1 scale is 1/L of the loss.</summary>
+    Uniform,
+    /// <summary>
+    /// StarStudio's option: each scale's mean cross-entropy weighs 1/(number of scales). The coarse scales, where a
+    /// small model must read the prompt (background colour, layout), otherwise get a few tokens' worth of gradient
+    /// against hundreds of fine-scale tokens (docs/MODEL_CARD.md).
+    /// </summary>
+    PerScale,
 }
 
 /// <summary>One logged step: the loss and named extra metrics.</summary>

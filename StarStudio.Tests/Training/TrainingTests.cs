@@ -125,6 +125,26 @@ public sealed class TrainingTests : IDisposable
         Assert.True(after < 0.93 * before, $"MSE {before} -> {after}");
     }
 
+    [Theory]
+    [InlineData(ScaleLossWeighting.Uniform)]
+    [InlineData(ScaleLossWeighting.PerScale)]
+    public void TokenWeights_SumToOneAndWeighTokensOrScalesAlike(ScaleLossWeighting weighting)
+    {
+        int[] patchNums = [1, 2, 4];   // 1 + 4 + 16 = 21 tokens
+        var w = StarTrainer.TokenWeights(patchNums, weighting).data<float>().ToArray();
+        Assert.Equal(21, w.Length);
+        Assert.Equal(1.0, w.Sum(), 1e-5);
+        if (weighting == ScaleLossWeighting.Uniform)
+            Assert.All(w, x => Assert.Equal(1.0 / 21, x, 1e-6));
+        else
+        {
+            Assert.Equal(1.0 / 3, w[0], 1e-6);                       // the 1x1 scale alone is a third of the loss
+            Assert.Equal(1.0 / 3, w.Skip(1).Take(4).Sum(), 1e-6);
+            Assert.Equal(1.0 / 3, w.Skip(5).Sum(), 1e-6);
+            Assert.Equal(1.0 / 48, w[20], 1e-6);
+        }
+    }
+
     [Fact]
     public void StarTrainer_ResumesExactlyFromItsCheckpoint()
     {

@@ -47,4 +47,16 @@ public class InitTests
             .Select(p => p.name).ToList();
         Assert.Empty(without);
     }
+
+    [Fact]
+    public void WordTextEncoder_StartsWithClipsEmbeddingScales()
+    {
+        // With Embedding's N(0, 1) the words were 50x larger than the positions and the encoder read prompts as bags
+        // of words ("red circle on blue" = "blue circle on red").
+        manual_seed(5);
+        using var text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), ShapesModelPreset.Shapes.Text);
+        var p = text.named_parameters().ToDictionary(x => x.name, x => x.parameter);
+        Assert.Equal(0.02, p["token_embedding.weight"].std().item<float>(), 0.002);
+        Assert.Equal(0.01, p["position_embedding"].std().item<float>(), 0.002);
+    }
 }
