@@ -26,11 +26,13 @@ static class EvalCommand
         var latency = new Option<int>("--latency-runs") { Description = "Also time one image with every preview decoded (median of N runs; 0 = skip).", DefaultValueFactory = _ => 0 };
         var groundTruth = new Option<bool>("--ground-truth") { Description = "Validate the evaluator itself on the generator's own renders of the prompts (no model needed)." };
         var ceiling = new Option<bool>("--tokenizer-ceiling") { Description = "Judge the model's VQ-VAE reconstructions of the ground-truth renders: the best any transformer could score with this tokenizer." };
+        var vqvaeRun = new Option<string?>("--vqvae-run") { Description = "With --tokenizer-ceiling: judge the VQ-VAE of this training run's vqvae stage instead of a model's (needs --preset)." };
+        var preset = new Option<string>("--preset") { Description = "With --vqvae-run: the run's training preset.", DefaultValueFactory = _ => "shapes" };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
         var cmd = new Command("eval", "ShapesEval: generate held-out ShapesWorld prompts and check every claim (per-category accuracy, time per image, failure grid).");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare, groundTruth, ceiling }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare, groundTruth, ceiling, vqvaeRun, preset }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
             if (p.GetValue(groundTruth))
@@ -38,6 +40,20 @@ static class EvalCommand
                 var table = ShapesEvaluator.ValidateOnGroundTruth(p.GetValue(count), p.GetValue(dataSeed));
                 AnsiConsole.MarkupLine($"[grey]ShapesEval on {table.Total} ground-truth renders (64x64, data seed {p.GetValue(dataSeed)})[/]");
                 Console.WriteLine(table.ToMarkdown());
+                return 0;
+            }
+            if (p.GetValue(vqvaeRun) is { } run)
+            {
+                if (!p.GetValue(ceiling)) throw new ArgumentException("--vqvae-run only goes with --tokenizer-ceiling.");
+                var shapesPreset = ShapesModelPreset.ByName(p.GetValue(preset)!);
+                using var vae = VqVaeTrainer.LoadTrained(run, shapesPreset);
+                int runSide = vae.Config.ImageSide;
+                if (p.GetValue(count) < 1) throw new ArgumentException("--prompts must be at least 1.");
+                var runPrompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, runSide).HeldOutPrompts(p.GetValue(count));
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(run)} ({Markup.Escape(shapesPreset.Name)}): VQ-VAE reconstructions of {runPrompts.Count} ground-truth renders[/]");
+                var runReport = ModelEvaluation.TokenizerCeiling(vae, runPrompts, p.GetValue(batch));
+                PrintTable(runReport);
+                if (p.GetValue(failures) is { Length: > 0 } runFailures) ModelEvaluation.WriteFailures(runFailures, runReport);
                 return 0;
             }
             using var model = models.Load(p);

@@ -3,6 +3,7 @@
 using System.Diagnostics;
 using StarStudio.Model.Generation;
 using StarStudio.Model.Shapes;
+using StarStudio.Model.Vae;
 
 namespace StarStudio.Model.Training;
 
@@ -64,10 +65,15 @@ public static class ModelEvaluation
     /// The ceiling the tokenizer sets: the ground-truth render of each prompt, encoded to the VQ-VAE's token pyramid
     /// and decoded again, judged by ShapesEval. No transformer can draw better than its VQ-VAE reconstructs.
     /// </summary>
-    public static EvalReport TokenizerCeiling(ScaleWiseModel model, IReadOnlyList<HeldOutPrompt> prompts, int batch = 25)
+    public static EvalReport TokenizerCeiling(ScaleWiseModel model, IReadOnlyList<HeldOutPrompt> prompts, int batch = 25) =>
+        TokenizerCeiling(model.Vae, prompts, batch);
+
+    /// <summary>The same for a VQ-VAE alone (a training run's vqvae stage, before any transformer exists).</summary>
+    public static EvalReport TokenizerCeiling(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch = 25)
     {
         if (batch < 1) throw new ArgumentException("The evaluation batch must be at least 1.");
-        int side = model.Vae.Config.ImageSide;
+        int side = vae.Config.ImageSide;
+        var device = vae.Quantize.Embedding.weight!.device;
         var results = new List<PromptEvaluation>(prompts.Count);
         var clock = Stopwatch.StartNew();
         for (int start = 0; start < prompts.Count; start += batch)
@@ -75,8 +81,8 @@ public static class ModelEvaluation
             using var scope = TorchSharp.torch.NewDisposeScope();
             using var _ = TorchSharp.torch.no_grad();
             var chunk = prompts.Skip(start).Take(batch).ToList();
-            var x = ShapesBatches.ToTensor([.. chunk.Select(p => ShapesRenderer.Render(p.Scene, side))], model.Device);
-            var rec = ShapesBatches.ToImages(model.Vae.ImgToReconstructedImg(x, lastOne: true)[0]);
+            var x = ShapesBatches.ToTensor([.. chunk.Select(p => ShapesRenderer.Render(p.Scene, side))], device);
+            var rec = ShapesBatches.ToImages(vae.ImgToReconstructedImg(x, lastOne: true)[0]);
             for (int i = 0; i < chunk.Count; i++)
                 results.Add(new PromptEvaluation(chunk[i], rec[i], ShapesEvaluator.Evaluate(rec[i], chunk[i].Claims)));
         }

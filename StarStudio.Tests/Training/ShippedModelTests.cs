@@ -66,5 +66,20 @@ public sealed class ShippedModelTests : IDisposable
         Assert.Equal(3, Model.Training.TrainerBase.ReadInfo(Path.Combine(run, "vqvae"))!.Step);
         Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "vqvae", "losses.csv")).Length);
         Assert.True(File.Exists(Path.Combine(run, "vqvae", "loss_curve.png")));
+
+        // The run's tokenizer can be judged before any transformer exists.
+        var output = new StringWriter();
+        var previous = Console.Out;
+        Console.SetOut(output);
+        int rc, misuse;
+        try
+        {
+            rc = await CliApp.RunAsync(["eval", "--tokenizer-ceiling", "--vqvae-run", run, "--preset", "tiny", "--prompts", "6", "--failures", ""]);
+            misuse = await CliApp.RunAsync(["eval", "--vqvae-run", run, "--preset", "tiny", "--prompts", "6"]);
+        }
+        finally { Console.SetOut(previous); }
+        Assert.Equal(0, rc);
+        Assert.Contains("| **overall** (mean of categories) | 6 |", output.ToString());
+        Assert.Equal(2, misuse);
     }
 }
