@@ -110,7 +110,7 @@ static class TrainCommand
     {
         using var trainer = ShapesTraining.CreateTrainer(stage, options);
         bool resumed = !fresh && trainer.TryResume();
-        if (fresh) trainer.Log.LoadExisting(0);
+        if (fresh) trainer.StartFresh();
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(resumed
             ? $"[{stage}] resumed at step {trainer.Step}/{options.Steps} from {trainer.StageFolder}"

@@ -55,6 +55,14 @@ public abstract class TrainerBase : IDisposable
     /// <summary>Per-step seed of torch's generator and of the trainer's own draws (prompt dropout).</summary>
     protected long StepSeed(int step) => unchecked(Options.Seed * 1_000_003L + step * 7919L + Stage.Length);
 
+    /// <summary>Starts the stage over (--fresh): forgets the logged losses and deletes the old run's sample grids.</summary>
+    public void StartFresh()
+    {
+        Log.LoadExisting(0);
+        if (!Directory.Exists(StageFolder)) return;
+        foreach (var f in Directory.EnumerateFiles(StageFolder, "samples_step*.png")) File.Delete(f);
+    }
+
     /// <summary>Resumes from StageFolder's checkpoint when there is one; returns whether it did.</summary>
     public bool TryResume()
     {

@@ -66,6 +66,13 @@ public sealed class ShippedModelTests : IDisposable
         Assert.Equal(3, Model.Training.TrainerBase.ReadInfo(Path.Combine(run, "vqvae"))!.Step);
         Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "vqvae", "losses.csv")).Length);
         Assert.True(File.Exists(Path.Combine(run, "vqvae", "loss_curve.png")));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(run, "vqvae"), "samples_step*.png"));
+
+        // --fresh starts over without leaving the old run's sample grids behind.
+        Assert.Equal(0, await CliApp.RunAsync(["train", "vqvae", "--preset", "tiny", "--run", run, "--steps", "1", "--batch", "2", "--sample-every", "0", "--threads", "0", "--fresh"]));
+        Assert.Equal(1, Model.Training.TrainerBase.ReadInfo(Path.Combine(run, "vqvae"))!.Step);
+        Assert.Equal(["samples_step000001.png"], Directory.GetFiles(Path.Combine(run, "vqvae"), "samples_step*.png").Select(Path.GetFileName));
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(run, "vqvae", "losses.csv")).Length);
 
         // The run's tokenizer can be judged before any transformer exists.
         var output = new StringWriter();
