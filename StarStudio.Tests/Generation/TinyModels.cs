@@ -24,21 +24,12 @@ public sealed class TinyModels : IDisposable
 }
 
 /// <summary>Delegates to a real transformer and records how many rows each scale ran with.</summary>
-sealed class RowCountingTransformer(IScaleWiseTransformer inner) : IScaleWiseTransformer
+sealed class RowCountingTransformer(IScaleWiseTransformer inner) : DelegatingTransformer(inner)
 {
     public List<long> Rows { get; } = [];
-    public IReadOnlyList<int> PatchNums => inner.PatchNums;
-    public int Cvae => inner.Cvae;
-    public int VocabSize => inner.VocabSize;
-    public int Width => inner.Width;
-    public KvCache NewCache() => inner.NewCache();
-    public Tensor StartTokens(ScaleConditioning cond) => inner.StartTokens(cond);
-    public Tensor ScaleInput(Tensor nextTokenMap_NlCvae, int si) => inner.ScaleInput(nextTokenMap_NlCvae, si);
-    public Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache)
+    public override Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache)
     {
         Rows.Add(x_NlC.shape[0]);
-        return inner.ForwardScale(x_NlC, si, cond, cache);
+        return Inner.ForwardScale(x_NlC, si, cond, cache);
     }
-    public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond) => inner.Logits(h_NlC, si, cond);
-    public Tensor ForwardTeacherForced(Tensor x_BLCvae_woFirstL, ScaleConditioning cond) => inner.ForwardTeacherForced(x_BLCvae_woFirstL, cond);
 }

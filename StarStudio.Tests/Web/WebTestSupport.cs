@@ -116,26 +116,17 @@ public sealed class WebAppFixture : IAsyncLifetime
 /// </summary>
 public sealed class FailingModel : IDisposable
 {
-    sealed class Transformer(IScaleWiseTransformer inner, FailingModel owner) : IScaleWiseTransformer
+    sealed class Transformer(IScaleWiseTransformer inner, FailingModel owner) : Generation.DelegatingTransformer(inner)
     {
-        public IReadOnlyList<int> PatchNums => inner.PatchNums;
-        public int Cvae => inner.Cvae;
-        public int VocabSize => inner.VocabSize;
-        public int Width => inner.Width;
-        public KvCache NewCache() => inner.NewCache();
-        public Tensor StartTokens(ScaleConditioning cond) => inner.StartTokens(cond);
-        public Tensor ScaleInput(Tensor nextTokenMap_NlCvae, int si) => inner.ScaleInput(nextTokenMap_NlCvae, si);
-        public Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache)
+        public override Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache)
         {
             if (si == 2 && owner.Hold)
             {
                 owner.AtScale3.Set();
                 owner.Release.Wait(TimeSpan.FromSeconds(30));
             }
-            return owner.Fail && si == 2 ? throw new InvalidOperationException("simulated fault at scale 3") : inner.ForwardScale(x_NlC, si, cond, cache);
+            return owner.Fail && si == 2 ? throw new InvalidOperationException("simulated fault at scale 3") : Inner.ForwardScale(x_NlC, si, cond, cache);
         }
-        public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond) => inner.Logits(h_NlC, si, cond);
-        public Tensor ForwardTeacherForced(Tensor x_BLCvae_woFirstL, ScaleConditioning cond) => inner.ForwardTeacherForced(x_BLCvae_woFirstL, cond);
     }
 
     ScaleWiseModel? _inner;
