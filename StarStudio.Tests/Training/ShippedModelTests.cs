@@ -34,15 +34,18 @@ public sealed class ShippedModelTests : IDisposable
         Assert.True(bytes <= 30L * 1024 * 1024, $"{bytes} bytes");
         using var model = ModelStore.Load(folder!);
         Assert.NotNull(model.SamplerHead);
-        Assert.Equal(6, model.Transformer.PatchNums.Count);
+        Assert.Equal(8, model.Transformer.PatchNums.Count);
         var frames = new GenerationPipeline(model).Generate(new GenerationRequest
         {
             Prompts = ["a red circle on a blue background", "a dog"], Seed = 1, Cfg = 4, Previews = PreviewMode.Full,
         }).ToList();
-        Assert.Equal(6, frames.Count);
+        Assert.Equal(8, frames.Count);
         Assert.All(frames, f => Assert.Equal(2, f.Images!.Count));
         Assert.Equal((64, 64), (frames[^1].Images![0].Width, frames[^1].Images![0].Height));
         Assert.Contains(frames[0].Notices, n => n.Contains("'dog'"));
+        // It reads the prompt: ShapesEval finds the blue background (backgrounds held in 254 of 254 held-out prompts).
+        var verdicts = ShapesEvaluator.Evaluate(frames[^1].Images![0], PromptClaims.Parse("a red circle on a blue background")).Verdicts;
+        Assert.True(verdicts.Single(v => v.Kind == ClaimKind.Background).Passed, string.Join("; ", verdicts));
     }
 
     [Fact]

@@ -41,8 +41,8 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Theory]
-    [InlineData("shapes", 8, 130)]
-    [InlineData("shapes-fine", 16, 530)]
+    [InlineData("shapes", 16, 530)]
+    [InlineData("shapes-coarse", 8, 130)]
     public void ShapesPresets_VaeAndTransformerAgreeOnTheScalesAndTheImageSize(string name, int latentSide, int tokens)
     {
         var preset = ShapesModelPreset.ByName(name);
