@@ -44,7 +44,7 @@ public sealed class CompareTests : PageTestContext
         cut.WaitForAssertion(() => Assert.StartsWith("Done", cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
 
         // In step: scale k of both columns before scale k+1 of either.
-        var keys = JSInterop.Invocations.Where(i => i.Identifier == "starstudio.put").Select(i => (string)i.Arguments[0]!).ToArray();
+        var keys = JSInterop.InvocationsNow().Where(i => i.Identifier == "starstudio.put").Select(i => (string)i.Arguments[0]!).ToArray();
         Assert.Equal(["cmp-0-0", "cmp-1-0", "cmp-0-1", "cmp-1-1", "cmp-0-2", "cmp-1-2", "cmp-0-3", "cmp-1-3"], keys);
 
         // Guidance ramps from 0 at scale 0, so cfg 2 and cfg 6 agree there and split later.
@@ -103,7 +103,7 @@ public sealed class CompareTests : PageTestContext
         Assert.Equal(3, cut.FindAll("#sweep-grid tr").Count); // header + 2 seeds
         Assert.Contains("seed \\ CFG", cut.Find("#sweep-grid tr").TextContent);
         // Cell (seed 41, cfg 3) is index 3; its last frame equals that request run alone.
-        var last = JSInterop.Invocations.Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == "sweep-3");
+        var last = JSInterop.InvocationsNow().Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == "sweep-3");
         using var model = RandomModels.Create("tiny-star");
         var alone = new GenerationPipeline(model).Generate(new GenerationRequest { Prompts = ["a red circle"], Seed = 41, Cfg = 3, TopP = 0.8 }).Last();
         Assert.Equal(alone.Images![0].Pixels, PngWriter.Decode((byte[])last.Arguments[1]!).Pixels);

@@ -20,7 +20,7 @@ public sealed class ExploreTests : PageTestContext
         return Assert.IsType<JobCompleted>(final).Result.HistoryIds.Single();
     }
 
-    byte[] Put(string key) => (byte[])JSInterop.Invocations.Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == key).Arguments[1]!;
+    byte[] Put(string key) => (byte[])JSInterop.InvocationsNow().Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == key).Arguments[1]!;
 
     [Fact]
     public void Open_RebuildsEveryScaleFromTheStoredTokens()

@@ -111,7 +111,7 @@ public sealed class ModelPickerTests : PageTestContext
         var cut = Render<Explore>(p => p.Add(x => x.Id, id));
         cut.WaitForAssertion(() => Assert.StartsWith("4 scales", cut.Find("#explore-status").TextContent), TimeSpan.FromSeconds(30));
         // Same tokens through another VQ-VAE would decode to other pixels: the replay is exactly the stored image.
-        var replayed = (byte[])JSInterop.Invocations.Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == "exp-img-3").Arguments[1]!;
+        var replayed = (byte[])JSInterop.InvocationsNow().Last(i => i.Identifier == "starstudio.put" && (string)i.Arguments[0]! == "exp-img-3").Arguments[1]!;
         Assert.Equal(PngWriter.Decode(HostFixture.History.GetPng(id)!).Pixels, PngWriter.Decode(replayed).Pixels);
     }
 }

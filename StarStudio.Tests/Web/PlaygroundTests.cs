@@ -44,7 +44,7 @@ public sealed class PlaygroundTests : PageTestContext
         Assert.Equal(["0", "1", "2", "3"], film.Select(f => f.GetAttribute("data-scale")));
         Assert.Contains("4 · 4×4", film[^1].TextContent);
         // Each scale's PNG went to the browser as bytes, in scale order.
-        var frames = JSInterop.Invocations.Where(i => i.Identifier == "starstudio.frame").ToList();
+        var frames = JSInterop.InvocationsNow().Where(i => i.Identifier == "starstudio.frame").ToList();
         Assert.Equal([0, 1, 2, 3], frames.Select(i => (int)i.Arguments[0]!));
         Assert.All(frames, i => Assert.Equal(new byte[] { 137, 80, 78, 71 }, ((byte[])i.Arguments[2]!)[..4]));
         Assert.Contains("Inference time", cut.Find("#total").TextContent);
@@ -64,7 +64,7 @@ public sealed class PlaygroundTests : PageTestContext
         Assert.Equal(4, cut.FindAll(".ss-film-item").Count);
         Assert.Equal(1, HostFixture.History.Count());
         // Four scales, then the final image once more (it may have been lost).
-        var frames = JSInterop.Invocations.Where(i => i.Identifier == "starstudio.frame").Select(i => (int)i.Arguments[0]!).ToArray();
+        var frames = JSInterop.InvocationsNow().Where(i => i.Identifier == "starstudio.frame").Select(i => (int)i.Arguments[0]!).ToArray();
         Assert.Equal([0, 1, 2, 3, 3], frames);
     }
 

@@ -178,3 +178,20 @@ public abstract class PageTestContext : Bunit.BunitContext
         if (disposing) HostFixture.Dispose();
     }
 }
+
+public static class JSInteropSnapshots
+{
+    /// <summary>
+    /// A copy of the JS calls so far. The component may still be rendering on the renderer's thread (a page keeps
+    /// pushing images after the status a test waited for), and enumerating bUnit's live list then throws
+    /// "Collection was modified"; copying again until a copy completes reads a consistent list.
+    /// </summary>
+    public static List<Bunit.JSRuntimeInvocation> InvocationsNow(this Bunit.BunitJSInterop js)
+    {
+        while (true)
+        {
+            try { return js.Invocations.ToList(); }
+            catch (InvalidOperationException) { Thread.Yield(); }
+        }
+    }
+}
