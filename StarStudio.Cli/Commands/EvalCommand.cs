@@ -42,34 +42,26 @@ static class EvalCommand
                 Console.WriteLine(table.ToMarkdown());
                 return 0;
             }
-            if (p.GetValue(vqvaeRun) is { } run)
-            {
-                if (!p.GetValue(ceiling)) throw new ArgumentException("--vqvae-run only goes with --tokenizer-ceiling.");
-                var shapesPreset = ShapesModelPreset.ByName(p.GetValue(preset)!);
-                using var vae = VqVaeTrainer.LoadTrained(run, shapesPreset);
-                int runSide = vae.Config.ImageSide;
-                if (p.GetValue(count) < 1) throw new ArgumentException("--prompts must be at least 1.");
-                var runPrompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, runSide).HeldOutPrompts(p.GetValue(count));
-                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(run)} ({Markup.Escape(shapesPreset.Name)}): VQ-VAE reconstructions of {runPrompts.Count} ground-truth renders[/]");
-                var runReport = ModelEvaluation.TokenizerCeiling(vae, runPrompts, p.GetValue(batch));
-                PrintTable(runReport);
-                if (p.GetValue(failures) is { Length: > 0 } runFailures) ModelEvaluation.WriteFailures(runFailures, runReport);
-                return 0;
-            }
-            using var model = models.Load(p);
-            if (!model.Limits.TextConditional) throw new ArgumentException("ShapesEval needs a text-conditional (STAR) model.");
             int n = p.GetValue(count);
             if (n < 1) throw new ArgumentException("--prompts must be at least 1.");
-            int side = model.Vae.Config.ImageSide;
-            var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
+            if (p.GetValue(vqvaeRun) is not null && !p.GetValue(ceiling)) throw new ArgumentException("--vqvae-run only goes with --tokenizer-ceiling.");
             if (p.GetValue(ceiling))
             {
-                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(model.Name)}: VQ-VAE reconstructions of {n} ground-truth renders[/]");
-                var ceilingReport = ModelEvaluation.TokenizerCeiling(model, prompts, p.GetValue(batch));
+                // A training run's VQ-VAE (before any transformer exists) or the model's.
+                using var runVae = p.GetValue(vqvaeRun) is { } run ? VqVaeTrainer.LoadTrained(run, ShapesModelPreset.ByName(p.GetValue(preset)!)) : null;
+                using var ceilingModel = runVae is null ? models.Load(p) : null;
+                var vae = runVae ?? ceilingModel!.Vae;
+                var ceilingPrompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, vae.Config.ImageSide).HeldOutPrompts(n);
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(p.GetValue(vqvaeRun) ?? ceilingModel!.Name)}: VQ-VAE reconstructions of {n} ground-truth renders[/]");
+                var ceilingReport = ModelEvaluation.TokenizerCeiling(vae, ceilingPrompts, p.GetValue(batch));
                 PrintTable(ceilingReport);
                 if (p.GetValue(failures) is { Length: > 0 } ceilingFailures) ModelEvaluation.WriteFailures(ceilingFailures, ceilingReport);
                 return 0;
             }
+            using var model = models.Load(p);
+            if (!model.Limits.TextConditional) throw new ArgumentException("ShapesEval needs a text-conditional (STAR) model.");
+            int side = model.Vae.Config.ImageSide;
+            var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
             var baseSettings = new EvalSettings
             {
                 Cfg = p.GetValue(cfg), TopK = p.GetValue(topK), TopP = p.GetValue(topP), MoreSmooth = p.GetValue(smooth),

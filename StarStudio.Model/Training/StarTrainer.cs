@@ -28,6 +28,7 @@ public sealed class StarTrainer : TrainerBase
     readonly StarTransformer _transformer;
     readonly WordTextEncoder _text;
     readonly PromptProbe? _probe;
+    readonly Tensor _tokenWeights_L;
     readonly AdamW _optim;
 
     public StarTrainer(TrainOptions options, VQVAE? vae = null) : base(StageName, options)
@@ -39,6 +40,7 @@ public sealed class StarTrainer : TrainerBase
         ReplaceNonFinite(_transformer);
         _text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), Preset.Text);
         if (options.PromptProbeWeight > 0) _probe = new PromptProbe(Preset.Text.Dim);
+        _tokenWeights_L = TokenWeights(Preset.Star.PatchNums, options.ScaleWeighting).DetachFromDisposeScope();
         _transformer.train();
         _text.train();
         var pars = Named("transformer", _transformer).Where(p => !IsSamplerHeadParameter(p.Item1["transformer.".Length..]))
@@ -100,7 +102,7 @@ public sealed class StarTrainer : TrainerBase
         var (logits_BLV, hidden) = _transformer.Forward(x_BLCv, cond);
         long B = logits_BLV.shape[0], L = logits_BLV.shape[1], V = logits_BLV.shape[2];
         var ce_BL = F.cross_entropy(logits_BLV.reshape(B * L, V), gt_BL.reshape(B * L), reduction: nn.Reduction.None).view(B, L);
-        var loss = ce_BL.mul(TokenWeights(Preset.Star.PatchNums, Options.ScaleWeighting)).sum(1).mean();
+        var loss = ce_BL.mul(_tokenWeights_L).sum(1).mean();
         double probeAcc = double.NaN;
         if (_probe is not null)
         {
@@ -132,12 +134,12 @@ public sealed class StarTrainer : TrainerBase
     /// <summary>Per-token loss weights [L] summing to 1 (see <see cref="ScaleLossWeighting"/>).</summary>
     public static Tensor TokenWeights(IReadOnlyList<int> patchNums, ScaleLossWeighting weighting)
     {
-        int L = patchNums.Sum(p => p * p);
-        var w = new float[L];
-        for (int si = 0, b = 0; si < patchNums.Count; b += patchNums[si] * patchNums[si], si++)
+        var layout = new ScaleLayout(patchNums);
+        var w = new float[layout.L];
+        for (int si = 0; si < patchNums.Count; si++)
         {
-            int l = patchNums[si] * patchNums[si];
-            Array.Fill(w, weighting == ScaleLossWeighting.PerScale ? 1f / (patchNums.Count * l) : 1f / L, b, l);
+            int l = layout.End[si] - layout.Begin[si];
+            Array.Fill(w, weighting == ScaleLossWeighting.PerScale ? 1f / (patchNums.Count * l) : 1f / layout.L, layout.Begin[si], l);
         }
         return tensor(w);
     }
@@ -166,6 +168,7 @@ public sealed class StarTrainer : TrainerBase
         _transformer.Dispose();
         _text.Dispose();
         _probe?.Dispose();
+        _tokenWeights_L.Dispose();
         _vae.Dispose();
     }
 }
