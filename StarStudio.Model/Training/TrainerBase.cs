@@ -75,6 +75,7 @@ public abstract class TrainerBase : IDisposable
         if (info.Preset != Options.Preset && ShapesModelPreset.ByName(info.Preset).Name != Preset.Name)
             throw new InvalidDataException($"{StageFolder}: the checkpoint is of preset '{info.Preset}', not '{Options.Preset}'.");
         using var sd = CheckpointFile_Read(Path.Combine(StageFolder, CheckpointFile));
+        CheckSameParts(sd.Keys);
         LoadModules(sd, CheckpointModules);
         Optimizer.LoadState(sd.Where(kv => kv.Key.StartsWith("optim.", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key["optim.".Length..], kv => kv.Value), info.OptimizerSteps);
@@ -82,6 +83,22 @@ public abstract class TrainerBase : IDisposable
         _secondsBefore = info.SecondsSoFar;
         Log.LoadExisting(Step);
         return true;
+    }
+
+    /// <summary>
+    /// The checkpoint must hold exactly the parts this run trains: options such as --prompt-probe add a part, and
+    /// resuming with other options would otherwise fail on a list of missing tensor names.
+    /// </summary>
+    void CheckSameParts(IEnumerable<string> keys)
+    {
+        var inFile = keys.Select(k => k[..Math.Max(0, k.IndexOf('.'))]).Where(p => p is not ("" or "optim")).ToHashSet();
+        var trained = CheckpointModules.Select(m => m.Prefix).ToHashSet();
+        if (inFile.SetEquals(trained)) return;
+        static string List(IEnumerable<string> parts) => string.Join(", ", parts.Order());
+        throw new InvalidDataException(
+            $"{StageFolder}: the checkpoint holds the parts [{List(inFile)}], but this run trains [{List(trained)}]. It was written " +
+            "with other options (--prompt-probe adds the part 'probe'): resume with the options it was started with, or start " +
+            "the stage over with --fresh.");
     }
 
     public static TrainCheckpointInfo? ReadInfo(string stageFolder)

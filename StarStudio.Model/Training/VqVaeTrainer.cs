@@ -24,7 +24,9 @@ public sealed class VqVaeTrainer : TrainerBase
     public VqVaeTrainer(TrainOptions options) : base(StageName, options)
     {
         manual_seed(options.Seed);
-        _vae = new VQVAE(Preset.Vae with { TestMode = false });
+        // Plain nearest codes while the codebook forms: the preferred-code bias is a choice of how finished
+        // tokenizers read pictures (STAR's training data, the ceiling), measured on a VQ-VAE trained without it.
+        _vae = new VQVAE(Preset.Vae with { TestMode = false, PreferredCodeBias = 0 });
         // VAR quant.py eini(-1): a near-zero codebook, so early scales do not add large random vectors to f_hat;
         // dead-code restarts then move entries onto real residuals.
         using (no_grad()) _vae.Quantize.Embedding.weight!.uniform_(-1.0 / Preset.Vae.VocabSize, 1.0 / Preset.Vae.VocabSize);

@@ -34,6 +34,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
         UsingZNorm = config.UsingZNorm;
         Beta = config.Beta;
         QuantResiRatio = config.QuantResi;
+        PreferredCodeBias = config.PreferredCodeBias;
         _vPatchNums = [.. config.VPatchNums];
 
         _quantResi = config.ShareQuantResi switch
@@ -54,6 +55,18 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
     public bool UsingZNorm { get; }
     public double Beta { get; }
     public double QuantResiRatio { get; }
+
+    /// <summary>Squared-distance advantage of <see cref="PreferredCode"/> in <see cref="NearestIndices"/> (<see cref="VqVaeConfig.PreferredCodeBias"/>).</summary>
+    public double PreferredCodeBias { get; set; }
+
+    /// <summary>The code <see cref="PreferredCodeBias"/> favours: the smallest vector of the codebook, "add almost nothing".</summary>
+    public long PreferredCode()
+    {
+        using var _ = no_grad();
+        using var norms_V = _embedding.weight!.detach().square().sum(1);
+        using var arg = norms_V.argmin();
+        return arg.item<long>();
+    }
     public IReadOnlyList<int> VPatchNums => _vPatchNums;
     public Embedding Embedding => _embedding;
     public PhiSelector QuantResi => _quantResi;
@@ -84,6 +97,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             // |z|^2 + |e|^2 - 2 z.e, summed in the reference's order so that near-ties resolve the same way.
             var d_NV = z_NC.square().sum(1, keepdim: true) + e_VC.square().sum(1);
             d_NV.addmm_(z_NC, e_VC.t(), beta: 1, alpha: -2);
+            if (PreferredCodeBias > 0) d_NV.select(1, PreferredCode()).sub_(PreferredCodeBias);
             idx_N = d_NV.argmin(1);
         }
         return idx_N.MoveToOuterDisposeScope();

@@ -57,6 +57,17 @@ public sealed record VqVaeConfig
     /// </summary>
     public int NormGroups { get; init; } = 32;
 
+    /// <summary>
+    /// StarStudio's option, never in official files (0 = the reference's plain nearest code): how much nearer, in
+    /// squared L2 distance, another code must be than the codebook's smallest vector to be picked. Residual
+    /// quantisation over flat areas leaves small residuals that differ a little from place to place and picture to
+    /// picture; with many codes near zero the plain nearest code turns that into token noise no transformer can
+    /// predict. The bias snaps those residuals to the one "add almost nothing" code, a rate penalty in the spirit of
+    /// entropy-constrained VQ, and leaves the large residuals of objects alone. Only image-to-token quantisation
+    /// (training data, the tokenizer ceiling) reads it; decoding tokens does not.
+    /// </summary>
+    public double PreferredCodeBias { get; init; }
+
     /// <summary>Self-attention blocks at the lowest resolution level (using_sa) and in the middle block (using_mid_sa).</summary>
     public bool UsingSa { get; init; } = true;
     public bool UsingMidSa { get; init; } = true;
@@ -117,6 +128,8 @@ public sealed record VqVaeConfig
         for (int i = 1; i < VPatchNums.Count; i++)
             if (VPatchNums[i] <= VPatchNums[i - 1])
                 throw new ArgumentException($"VPatchNums must increase, got ({string.Join(",", VPatchNums)}).");
+        if (!(PreferredCodeBias >= 0) || double.IsInfinity(PreferredCodeBias))
+            throw new ArgumentException($"PreferredCodeBias must be a finite number >= 0, got {PreferredCodeBias}.");
         if (NormGroups < 0) throw new ArgumentException($"NormGroups must be 0 (no normalisation) or positive, got {NormGroups}.");
         foreach (int c in LevelChannels)
             if (NormGroups > 0 && c % NormGroups != 0)
@@ -130,7 +143,8 @@ public sealed record VqVaeConfig
         && UsingZNorm == other.UsingZNorm && QuantConvKs == other.QuantConvKs && QuantResi.Equals(other.QuantResi)
         && ShareQuantResi == other.ShareQuantResi && DefaultQResiCounts == other.DefaultQResiCounts
         && VPatchNums.SequenceEqual(other.VPatchNums) && TestMode == other.TestMode && NormGroups == other.NormGroups
-        && UsingSa == other.UsingSa && UsingMidSa == other.UsingMidSa && InChannels == other.InChannels;
+        && UsingSa == other.UsingSa && UsingMidSa == other.UsingMidSa && InChannels == other.InChannels
+        && PreferredCodeBias.Equals(other.PreferredCodeBias);
 
     public override int GetHashCode()
     {
@@ -147,7 +161,7 @@ public sealed record VqVaeConfig
         sb.Append($"VocabSize = {VocabSize}, Cvae = {Cvae}, Ch = {Ch}, ChMult = ({string.Join(",", ChMult)}), NumResBlocks = {NumResBlocks}, ");
         sb.Append($"Dropout = {Dropout}, Beta = {Beta}, UsingZNorm = {UsingZNorm}, QuantConvKs = {QuantConvKs}, QuantResi = {QuantResi}, ");
         sb.Append($"ShareQuantResi = {ShareQuantResi}, DefaultQResiCounts = {DefaultQResiCounts}, VPatchNums = ({string.Join(",", VPatchNums)}), ");
-        sb.Append($"TestMode = {TestMode}, NormGroups = {NormGroups}, UsingSa = {UsingSa}, UsingMidSa = {UsingMidSa}, InChannels = {InChannels}");
+        sb.Append($"TestMode = {TestMode}, NormGroups = {NormGroups}, UsingSa = {UsingSa}, UsingMidSa = {UsingMidSa}, InChannels = {InChannels}, PreferredCodeBias = {PreferredCodeBias}");
         return true;
     }
 }

@@ -156,6 +156,18 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void StarTrainer_ResumingWithoutTheProbeItWasStartedWith_SaysWhichOptionDiffers()
+    {
+        TrainTiny("probe", star: 2, starChunks: [1]);
+        using var t = new StarTrainer(Options("star", "probe", 2) with { PromptProbeWeight = 0 });
+        var e = Assert.Throws<InvalidDataException>(() => t.TryResume());
+        Assert.Contains("[probe, text, transformer]", e.Message);
+        Assert.Contains("[text, transformer]", e.Message);
+        Assert.Contains("--prompt-probe", e.Message);
+        Assert.Contains("--fresh", e.Message);
+    }
+
+    [Fact]
     public void StarTrainer_DropsAboutTenPercentOfPromptsAndTheLossFallsOnAFixedBatch()
     {
         TrainVqVae("drop", 2);

@@ -25,6 +25,29 @@ public class VectorQuantizer2Tests
     }
 
     [Fact]
+    public void PreferredCodeBias_SnapsSmallResidualsToTheSmallestCodeOnly()
+    {
+        // The smallest code is row 2 (norm^2 .0025), not row 0: the bias follows the vector, not the index.
+        var codebook = new float[,] { { 1, 0 }, { 0.1f, 0.1f }, { 0.05f, 0 }, { 0, 1 } };
+        var z = tensor(new float[,] { { 0.11f, 0.09f }, { 0.12f, 0.12f }, { 0.9f, 0.1f }, { 0.3f, 0.3f } });
+        using var plain = HandQuantizer(Tiny with { VocabSize = 4, Cvae = 2 }, codebook);
+        Assert.Equal(2, plain.PreferredCode());
+        Assert.Equal([1L, 1L, 0L, 1L], Longs(plain.NearestIndices(z)));
+        // Bias .04: row 0 of z is .0002 from code 1 and .0117 from code 2 -> code 2; row 1 (.0008 vs .0193) too.
+        // Row 3 is .08 from code 1 and .1525 from code 2: the difference (.0725) exceeds the bias, so code 1 stays.
+        using var biased = HandQuantizer(Tiny with { VocabSize = 4, Cvae = 2, PreferredCodeBias = 0.04 }, codebook);
+        Assert.Equal([2L, 2L, 0L, 1L], Longs(biased.NearestIndices(z)));
+    }
+
+    [Fact]
+    public void PreferredCodeBias_RejectsNegativeOrNonFinite()
+    {
+        Assert.Throws<ArgumentException>(() => (Tiny with { PreferredCodeBias = -0.1 }).Validate());
+        Assert.Throws<ArgumentException>(() => (Tiny with { PreferredCodeBias = double.NaN }).Validate());
+        Assert.Throws<ArgumentException>(() => (Tiny with { PreferredCodeBias = double.PositiveInfinity }).Validate());
+    }
+
+    [Fact]
     public void NearestIndices_ZNormPicksHighestCosine()
     {
         using var q = HandQuantizer(Tiny with { VocabSize = 3, Cvae = 2, UsingZNorm = true }, new float[,] { { 1, 1 }, { 1, 0 }, { 0, 1 } });

@@ -201,6 +201,13 @@ public sealed class PlaygroundWithoutModelTests : BunitContext
         if (disposing) _host.Dispose();
     }
 
+    // See PageTestContext: xunit takes the async path, which reaches Dispose(bool) with disposing false.
+    protected override async ValueTask DisposeAsyncCore()
+    {
+        await base.DisposeAsyncCore();
+        _host.Dispose();
+    }
+
     [Fact]
     public void FailedModelLoad_ShowsTheErrorAndDisablesGenerate()
     {
@@ -231,6 +238,13 @@ public sealed class PlaygroundFaultTests : BunitContext
     {
         base.Dispose(disposing);
         if (disposing) { _host.Dispose(); _model.Dispose(); }
+    }
+
+    protected override async ValueTask DisposeAsyncCore()
+    {
+        await base.DisposeAsyncCore();
+        _host.Dispose();
+        _model.Dispose();
     }
 
     [Fact]

@@ -172,10 +172,18 @@ public abstract class PageTestContext : Bunit.BunitContext
         Services.AddScoped<GenerationService>();
     }
 
+    // xunit disposes a test class through DisposeAsync when it has one, and bUnit's DisposeAsync calls
+    // Dispose(disposing: false): the host (its worker thread, its SQLite file and temp folder) must go in both paths.
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
         if (disposing) HostFixture.Dispose();
+    }
+
+    protected override async ValueTask DisposeAsyncCore()
+    {
+        await base.DisposeAsyncCore();
+        HostFixture.Dispose();
     }
 }
 
