@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Sampling;
 using StarStudio.Model.Shapes;
 using StarStudio.Model.Training;
 
@@ -19,6 +20,7 @@ static class EvalCommand
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (0 = off).", DefaultValueFactory = _ => 0.8 };
         var smooth = new Option<bool>("--more-smooth") { Description = "Gumbel-softmax mixture of codebook vectors." };
         var stable = new Option<bool>("--stable") { Description = "STAR's stable sampler (needs a sampler head)." };
+        var version = new Option<StableSamplerVersion>("--sampler-version") { Description = "Stable sampler schedule: V1024 (the reference's default: the main head commits the first 5 steps of each scale) or Standard (the sampler head commits every step).", DefaultValueFactory = _ => StableSamplerVersion.V1024 };
         var seed = new Option<long>("--seed") { Description = "Prompt i uses seed SEED+i.", DefaultValueFactory = _ => 0 };
         var dataSeed = new Option<int>("--data-seed") { Description = "Seed of the held-out prompt list.", DefaultValueFactory = _ => 0 };
         var batch = new Option<int>("--batch") { Description = "Prompts per generation batch.", DefaultValueFactory = _ => 25 };
@@ -28,11 +30,11 @@ static class EvalCommand
         var ceiling = new Option<bool>("--tokenizer-ceiling") { Description = "Judge the model's VQ-VAE reconstructions of the ground-truth renders: the best any transformer could score with this tokenizer." };
         var vqvaeRun = new Option<string?>("--vqvae-run") { Description = "With --tokenizer-ceiling: judge the VQ-VAE of this training run's vqvae stage instead of a model's (needs --preset)." };
         var preset = new Option<string>("--preset") { Description = "With --vqvae-run: the run's training preset.", DefaultValueFactory = _ => "shapes" };
-        var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
+        var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable with both schedules, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
         var cmd = new Command("eval", "ShapesEval: generate held-out ShapesWorld prompts and check every claim (per-category accuracy, time per image, failure grid).");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, seed, dataSeed, batch, failures, latency, compare, groundTruth, ceiling, vqvaeRun, preset }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, version, seed, dataSeed, batch, failures, latency, compare, groundTruth, ceiling, vqvaeRun, preset }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
             if (p.GetValue(groundTruth))
@@ -65,7 +67,7 @@ static class EvalCommand
             var baseSettings = new EvalSettings
             {
                 Cfg = p.GetValue(cfg), TopK = p.GetValue(topK), TopP = p.GetValue(topP), MoreSmooth = p.GetValue(smooth),
-                Stable = p.GetValue(stable), Seed = p.GetValue(seed), Batch = p.GetValue(batch),
+                Stable = p.GetValue(stable), StableVersion = p.GetValue(version), Seed = p.GetValue(seed), Batch = p.GetValue(batch),
             };
             var settings = p.GetValue(compare) ? CompareGrid(baseSettings, model.SamplerHead is not null) : [baseSettings];
             var reports = new List<EvalReport>();
@@ -104,7 +106,8 @@ static class EvalCommand
         list.Add(b with { Stable = false, MoreSmooth = true });
         if (stable)
         {
-            foreach (var c in new[] { 0.0, 4.0 }) list.Add(b with { Cfg = c, Stable = true, MoreSmooth = false });
+            foreach (var v in new[] { StableSamplerVersion.V1024, StableSamplerVersion.Standard })
+                foreach (var c in new[] { 0.0, 4.0 }) list.Add(b with { Cfg = c, Stable = true, StableVersion = v, MoreSmooth = false });
         }
         return list;
     }

@@ -2,6 +2,7 @@
 // pipeline in batches, scores them with ShapesEval, and times single-image generation with every preview decoded.
 using System.Diagnostics;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Sampling;
 using StarStudio.Model.Shapes;
 using StarStudio.Model.Vae;
 
@@ -15,13 +16,15 @@ public sealed record EvalSettings
     public double TopP { get; init; } = 0.8;
     public bool MoreSmooth { get; init; }
     public bool Stable { get; init; }
+    /// <summary>The stable sampler's schedule (with <see cref="Stable"/>): the reference's V1024 or Standard.</summary>
+    public StableSamplerVersion StableVersion { get; init; } = StableSamplerVersion.V1024;
     /// <summary>Prompt i is generated with seed Seed + i.</summary>
     public long Seed { get; init; }
     /// <summary>Prompts per generation batch (rows are independent: per-row seeds).</summary>
     public int Batch { get; init; } = 25;
 
     public override string ToString() =>
-        $"cfg {Cfg}, top-k {TopK}, top-p {TopP}, more-smooth {(MoreSmooth ? "on" : "off")}, {(Stable ? "stable sampler" : "standard sampler")}";
+        $"cfg {Cfg}, top-k {TopK}, top-p {TopP}, more-smooth {(MoreSmooth ? "on" : "off")}, {(Stable ? $"stable sampler ({StableVersion})" : "standard sampler")}";
 }
 
 public sealed record EvalReport(EvalSettings Settings, ShapesEvalTable Table, IReadOnlyList<PromptEvaluation> Results, double MsPerImage);
@@ -47,7 +50,7 @@ public static class ModelEvaluation
                 Prompts = [.. chunk.Select(p => p.Prompt)],
                 Seeds = [.. Enumerable.Range(start, chunk.Count).Select(i => settings.Seed + i)],
                 Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP, MoreSmooth = settings.MoreSmooth,
-                StableSampling = settings.Stable, Previews = PreviewMode.None,
+                StableSampling = settings.Stable, StableSamplerVersion = settings.StableVersion, Previews = PreviewMode.None,
             };
             var last = pipeline.Generate(request, cancellationToken).Last();
             for (int i = 0; i < chunk.Count; i++)
@@ -116,7 +119,7 @@ public static class ModelEvaluation
             var request = new GenerationRequest
             {
                 Prompts = [prompt], Seed = settings.Seed + r + 1, Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP,
-                MoreSmooth = settings.MoreSmooth, StableSampling = settings.Stable, Previews = PreviewMode.Full,
+                MoreSmooth = settings.MoreSmooth, StableSampling = settings.Stable, StableSamplerVersion = settings.StableVersion, Previews = PreviewMode.Full,
             };
             var clock = Stopwatch.StartNew();
             double first = double.NaN;
