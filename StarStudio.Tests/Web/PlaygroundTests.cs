@@ -248,7 +248,7 @@ public sealed class PlaygroundFaultTests : BunitContext
     }
 
     [Fact]
-    public void FailingGeneration_ShowsTheErrorAndTheNextRunWorks()
+    public async Task FailingGeneration_ShowsTheErrorAndTheNextRunWorks()
     {
         _model.Fail = true;
         var cut = Render<Playground>();
@@ -257,7 +257,9 @@ public sealed class PlaygroundFaultTests : BunitContext
         Assert.Equal(2, cut.FindAll(".ss-film-item").Count); // the scales that made it stay visible
 
         _model.Fail = false;
-        cut.Find("#generate").Click();
+        // Find and click in one dispatch: the failed run's last renders may still be replacing the button's handler
+        // (CI once clicked a handler id that a re-render had just removed).
+        await cut.InvokeAsync(() => cut.Find("#generate").Click());
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.Result), TimeSpan.FromSeconds(30));
         Assert.Equal(4, cut.FindAll(".ss-film-item").Count);
     }
