@@ -49,13 +49,13 @@ public sealed class ExploreTests : PageTestContext
     }
 
     [Fact]
-    public void Fork_KeepsTheChosenScalesAndRegeneratesTheRest()
+    public async Task Fork_KeepsTheChosenScalesAndRegeneratesTheRest()
     {
         long id = Generate();
         var cut = Render<Explore>(p => p.Add(x => x.Id, id));
         cut.WaitForAssertion(() => Assert.StartsWith("4 scales", cut.Find("#explore-status").TextContent), TimeSpan.FromSeconds(30));
 
-        cut.FindAll(".ss-fork")[1].Click(); // keep scales 1-2
+        await cut.InvokeAsync(() => cut.FindAll(".ss-fork")[1].Click()); // keep scales 1-2 (find and click in one dispatch)
         cut.WaitForElement("#fork-run", TimeSpan.FromSeconds(10)).Click(); // MudButton renders the fork panel asynchronously
         cut.WaitForAssertion(() => Assert.NotNull(cut.Instance.ForkResultId), TimeSpan.FromSeconds(30));
 
