@@ -15,7 +15,7 @@ static class EvalCommand
     {
         var models = new ModelOptions();
         var count = new Option<int>("--prompts") { Description = "Held-out prompts to generate (categories in turn).", DefaultValueFactory = _ => 300 };
-        var cfg = new Option<double>("--cfg") { Description = "Guidance weight at the last scale (0 = guidance-free).", DefaultValueFactory = _ => 4.0 };
+        var cfg = new Option<double>("--cfg") { Description = "Guidance weight at the last scale (0 = guidance-free); sampling options not given follow the model's recommended settings.", DefaultValueFactory = _ => 4.0 };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = off).", DefaultValueFactory = _ => 0 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (0 = off).", DefaultValueFactory = _ => 0.8 };
         var smooth = new Option<bool>("--more-smooth") { Description = "Gumbel-softmax mixture of codebook vectors." };
@@ -64,10 +64,18 @@ static class EvalCommand
             if (!model.Limits.TextConditional) throw new ArgumentException("ShapesEval needs a text-conditional (STAR) model.");
             int side = model.Vae.Config.ImageSide;
             var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
+            // Options not given fall back to the model's recommended settings (model.json "sampling"), as in the app.
+            bool Given(Option o) => p.GetResult(o) is { Implicit: false };
+            var d = model.Recommended;
             var baseSettings = new EvalSettings
             {
-                Cfg = p.GetValue(cfg), TopK = p.GetValue(topK), TopP = p.GetValue(topP), MoreSmooth = p.GetValue(smooth),
-                Stable = p.GetValue(stable), StableVersion = p.GetValue(version), Seed = p.GetValue(seed), Batch = p.GetValue(batch),
+                Cfg = d is null || Given(cfg) ? p.GetValue(cfg) : d.Cfg,
+                TopK = d is null || Given(topK) ? p.GetValue(topK) : Math.Min(d.TopK, model.Limits.VocabSize),
+                TopP = d is null || Given(topP) ? p.GetValue(topP) : d.TopP,
+                MoreSmooth = d is null || Given(smooth) ? p.GetValue(smooth) : d.MoreSmooth,
+                Stable = d is null || Given(stable) ? p.GetValue(stable) : d.StableSampling && model.SamplerHead is not null,
+                StableVersion = d is null || Given(version) ? p.GetValue(version) : d.StableSamplerVersion,
+                Seed = p.GetValue(seed), Batch = p.GetValue(batch),
             };
             var settings = p.GetValue(compare) ? CompareGrid(baseSettings, model.SamplerHead is not null) : [baseSettings];
             var reports = new List<EvalReport>();

@@ -55,20 +55,21 @@ static class GenerateCommand
                 StableSamplerVersion = p.GetValue(version),
                 Previews = p.GetValue(frames) is not null && p.GetValue(previews) == PreviewMode.None ? PreviewMode.Auto : p.GetValue(previews),
             };
-            // An imported official model samples with its preset's settings (the authors' demo) unless told otherwise.
-            if (p.GetValue(models.Model) is { } dir && ModelManifest.Load(dir).Preset is { } presetName && OfficialPresets.Find(presetName) is { } preset)
+            // A model samples with its recommended settings (model.json "sampling", or an official preset's: the
+            // authors' demo) unless told otherwise.
+            if (model.Recommended is { } d)
             {
                 bool Given(Option o) => p.GetResult(o) is { Implicit: false };
-                var d = preset.Defaults;
                 request = request with
                 {
                     Cfg = Given(cfg) ? request.Cfg : d.Cfg,
                     TopK = Given(topK) ? request.TopK : Math.Min(d.TopK, model.Limits.VocabSize),
                     TopP = Given(topP) ? request.TopP : d.TopP,
-                    StableSampling = Given(stable) ? request.StableSampling : d.StableSampling,
+                    MoreSmooth = Given(smooth) ? request.MoreSmooth : d.MoreSmooth,
+                    StableSampling = Given(stable) ? request.StableSampling : d.StableSampling && model.SamplerHead is not null,
                     StableSamplerVersion = Given(version) ? request.StableSamplerVersion : d.StableSamplerVersion,
                 };
-                AnsiConsole.MarkupLine($"[grey]{Markup.Escape($"Preset {preset.Name}: cfg {request.Cfg}, top-k {request.TopK}, top-p {request.TopP}{(request.StableSampling ? ", stable sampling" : "")}.")}[/]");
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape($"{model.Name} recommends: cfg {request.Cfg}, top-k {request.TopK}, top-p {request.TopP}{(request.MoreSmooth ? ", more smooth" : "")}{(request.StableSampling ? ", stable sampling" : "")}.")}[/]");
             }
             var frameDir = p.GetValue(frames);
             if (frameDir is not null) Directory.CreateDirectory(frameDir);

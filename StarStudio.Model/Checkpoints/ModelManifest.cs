@@ -67,6 +67,11 @@ public sealed class ModelManifest
     /// <summary>Side length in tokens of each scale, smallest first (e.g. 1, 2, 3, 4, 5, 6, 8, 10, 13, 16).</summary>
     public int[]? PatchNums { get; set; }
     public TextEncoderManifest? TextEncoder { get; set; }
+    /// <summary>
+    /// The settings this model samples best with (cfg, top-k, top-p, more-smooth, stable sampling); the app's
+    /// playground and the CLI start from them. Absent: an official preset's defaults, else StarStudio's general ones.
+    /// </summary>
+    public Presets.SamplingDefaults? Sampling { get; set; }
     /// <summary>The official preset the weights were checked against (e.g. "star-d30-1024-sampler"), when imported.</summary>
     public string? Preset { get; set; }
     /// <summary>Role -> where the state dict sits inside its file ("trainer/var_wo_ddp" for STAR trainer checkpoints;
@@ -161,6 +166,8 @@ public sealed class ModelManifest
         if (FormatVersion != CurrentFormatVersion) problems.Add($"format_version is {FormatVersion}, expected {CurrentFormatVersion}.");
         if (!KindPattern.IsMatch(Kind ?? "")) problems.Add($"kind '{Kind}' is not a lower-case identifier such as \"star\", \"var\" or \"vqvae\".");
         if (string.IsNullOrWhiteSpace(Name)) problems.Add("name is empty.");
+        if (Sampling is { } d && (!(d.Cfg is >= 0 and <= Generation.GenerationValidator.MaxCfg) || d.TopK < 0 || !(d.TopP is >= 0 and <= 1)))
+            problems.Add($"sampling: cfg must lie in [0, {Generation.GenerationValidator.MaxCfg}], top_k >= 0 and top_p in [0, 1] (got cfg {d.Cfg}, top_k {d.TopK}, top_p {d.TopP}).");
         if (Components is null) problems.Add("components is null.");
         else
             foreach (var (name, element) in Components)

@@ -49,7 +49,7 @@ public static class ModelStore
                 progress?.Invoke(new ModelLoadProgress(0.75, "text encoder"));
                 var text = LoadTextEncoder(manifest, folder);
                 progress?.Invoke(new ModelLoadProgress(1, "ready"));
-                return Finish(new ScaleWiseModel(manifest.Name, transformer, vae, text, config.NumClasses, config.SampleFromIdx, device), device);
+                return Finish(new ScaleWiseModel(manifest.Name, transformer, vae, text, config.NumClasses, config.SampleFromIdx, device), manifest, device);
             }
             case ModelKinds.Var:
             {
@@ -58,7 +58,7 @@ public static class ModelStore
                 var transformer = new VarTransformer(config);
                 LoadWeights(transformer, manifest.ResolveFile(folder, ModelFileRoles.Transformer), StateDictLoadOptions.Default, KeyPath(manifest, ModelFileRoles.Transformer));
                 progress?.Invoke(new ModelLoadProgress(1, "ready"));
-                return Finish(new ScaleWiseModel(manifest.Name, transformer, vae, null, config.NumClasses, int.MaxValue, device), device);
+                return Finish(new ScaleWiseModel(manifest.Name, transformer, vae, null, config.NumClasses, int.MaxValue, device), manifest, device);
             }
             default:
                 throw new InvalidDataException($"{Path.Combine(folder, ModelManifest.FileName)}: model kind '{manifest.Kind}' cannot generate images (expected '{ModelKinds.Star}' or '{ModelKinds.Var}').");
@@ -73,7 +73,7 @@ public static class ModelStore
         if (model.TextEncoder is ClipTextModel)
             throw new NotSupportedException($"'{model.Name}' uses a CLIP text tower from an official folder; keep that folder (use `starstudio convert` for safetensors) instead of saving a copy.");
         Directory.CreateDirectory(folder);
-        var manifest = new ModelManifest { Name = model.Name, Description = description, PatchNums = [.. model.Transformer.PatchNums] };
+        var manifest = new ModelManifest { Name = model.Name, Description = description, PatchNums = [.. model.Transformer.PatchNums], Sampling = model.Recommended };
         manifest.SetComponent(ModelFileRoles.VqVae, model.Vae.Config);
         switch (model.Transformer)
         {
@@ -124,8 +124,9 @@ public static class ModelStore
             : throw new InvalidOperationException(
                 $"No default model found: set {DefaultModelVariable} to a model folder, pass --model FOLDER, or use --random PRESET for random weights.");
 
-    static ScaleWiseModel Finish(ScaleWiseModel model, Device device)
+    static ScaleWiseModel Finish(ScaleWiseModel model, ModelManifest manifest, Device device)
     {
+        model.Recommended = manifest.Sampling ?? (manifest.Preset is { } preset ? Presets.OfficialPresets.Find(preset)?.Defaults : null);
         ((nn.Module)model.Transformer).to(device).eval();
         model.Vae.to(device).eval();
         (model.TextEncoder as nn.Module)?.to(device).eval();

@@ -43,6 +43,9 @@ public sealed class ScaleWiseModel : IDisposable
     public Device Device { get; }
     public ModelLimits Limits { get; }
 
+    /// <summary>The settings this model samples best with (model.json "sampling", or its official preset's); null: none given.</summary>
+    public Presets.SamplingDefaults? Recommended { get; set; }
+
     static bool HasSamplerHead(IScaleWiseTransformer t) => t is StarTransformer star && star.Config.StableSamplerHead;
 
     /// <summary>Builds the transformer's conditioning for a request: B conditional rows, then B unconditional ones when guided.</summary>

@@ -52,7 +52,10 @@ public static class ShapesTraining
         var (transformer, unusedText) = StarTrainer.LoadTrained(withSampler ? samplerFolder : starFolder, preset, loadText: false);
         unusedText.Dispose();
         var steps = string.Join(", ", Stages.Select(s => TrainerBase.ReadInfo(Path.Combine(runFolder, s)) is { } i ? $"{s} {i.Step} steps" : $"{s} not trained"));
-        using var model = new ScaleWiseModel(preset.Name, transformer, vae, text, preset.Star.NumClasses, preset.Star.SampleFromIdx, TorchSharp.torch.CPU);
+        using var model = new ScaleWiseModel(preset.Name, transformer, vae, text, preset.Star.NumClasses, preset.Star.SampleFromIdx, TorchSharp.torch.CPU)
+        {
+            Recommended = preset.Sampling,
+        };
         var description = $"ShapesWorld STAR ({preset.ImageSize}x{preset.ImageSize}, {preset.Star.NumScales} scales), trained by StarStudio's C# pipeline: {steps}."
             + (withSampler ? "" : " The stable-sampler head is untrained.");
         return ModelStore.Save(model, folder, description);

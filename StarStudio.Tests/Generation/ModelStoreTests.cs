@@ -33,6 +33,39 @@ public sealed class ModelStoreTests : IDisposable
     }
 
     [Fact]
+    public void RecommendedSampling_IsWrittenToTheManifestAndReadBack()
+    {
+        using (var model = RandomModels.Create("tiny-star-sampler", seed: 4))
+        {
+            Assert.Null(model.Recommended);
+            model.Recommended = new Model.Presets.SamplingDefaults(Cfg: 6, TopK: 5, TopP: 0.9, MoreSmooth: true);
+            ModelStore.Save(model, _dir, "test model");
+        }
+        Assert.Contains("\"more_smooth\": true", File.ReadAllText(Path.Combine(_dir, ModelManifest.FileName)));
+        using var loaded = ModelStore.Load(_dir);
+        Assert.Equal(new Model.Presets.SamplingDefaults(6, 5, 0.9, MoreSmooth: true), loaded.Recommended);
+    }
+
+    [Theory]
+    [InlineData("\"cfg\": 6", "\"cfg\": -1")]
+    [InlineData("\"top_p\": 0.9", "\"top_p\": 7")]
+    [InlineData("\"top_k\": 5", "\"top_k\": -3")]
+    public void RecommendedSampling_OutOfRangeInTheManifest_IsRefusedWithTheReason(string good, string bad)
+    {
+        using (var model = RandomModels.Create("tiny-star", seed: 4))
+        {
+            model.Recommended = new Model.Presets.SamplingDefaults(Cfg: 6, TopK: 5, TopP: 0.9);
+            ModelStore.Save(model, _dir, "test model");
+        }
+        string path = Path.Combine(_dir, ModelManifest.FileName);
+        string json = File.ReadAllText(path);
+        Assert.Contains(good, json);
+        File.WriteAllText(path, json.Replace(good, bad));
+        var e = Assert.ThrowsAny<Exception>(() => ModelStore.Load(_dir));
+        Assert.Contains("sampling: cfg must lie in [0, 20]", e.Message);
+    }
+
+    [Fact]
     public void Load_NamesEveryMismatchedTensor()
     {
         using var model = RandomModels.Create("tiny-star", seed: 4);

@@ -27,6 +27,29 @@ public sealed class ModelPickerTests : PageTestContext
     }
 
     [Fact]
+    public async Task ChoosingAModel_StartsFromItsRecommendedSettings()
+    {
+        // A third model whose model.json recommends cfg 6, top-k 3, top-p 0.9, more smooth and stable sampling.
+        string folder = Path.Combine(HostFixture.ModelRoot, "tuned");
+        using (var model = RandomModels.Create("tiny-star-sampler"))
+        {
+            model.Recommended = new Model.Presets.SamplingDefaults(Cfg: 6, TopK: 3, TopP: 0.9, MoreSmooth: true, StableSampling: true);
+            ModelStore.Save(model, folder);
+        }
+        string manifest = Path.Combine(folder, "model.json");
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"name\": \"tiny-star-sampler\"", "\"name\": \"tuned\""));
+        await HostFixture.Host.LoadModelAsync("tuned", activate: false);
+
+        var cut = Render<Playground>();
+        Assert.Equal((4.0, 0, 0.8, false, false), Settings(cut.Instance)); // the active tiny-star recommends nothing
+        cut.Find("#model-select").Change("tuned");
+        Assert.Equal((6.0, 3, 0.9, true, true), Settings(cut.Instance));
+        Assert.Equal("6", cut.Find("#cfg-field input").GetAttribute("value"));
+
+        static (double, int, double, bool, bool) Settings(Playground p) => (p.Cfg, p.TopK, p.TopP, p.MoreSmooth, p.StableSampling);
+    }
+
+    [Fact]
     public void Generate_UsesTheChosenModel()
     {
         var cut = Render<Playground>();

@@ -67,7 +67,7 @@ public sealed partial class ModelHost
     ModelInfo Register(ScaleWiseModel model, string source, bool random, bool activate)
     {
         int resolution = model.Transformer.PatchNums[^1] * model.Vae.Config.DownsampleFactor;
-        var info = new ModelInfo(model.Name, source, random, model.Limits, resolution);
+        var info = new ModelInfo(model.Name, source, random, model.Limits, resolution, model.Recommended);
         lock (_gate)
         {
             // A load that finishes after shutdown would leak: the caller frees the model.

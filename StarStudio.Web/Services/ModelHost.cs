@@ -11,7 +11,9 @@ public enum ModelState { Loading, Ready, Failed }
 
 /// <summary>What the UI and the API say about the loaded model.</summary>
 /// <param name="IsRandom">Random weights (no trained model found): pictures are noise.</param>
-public sealed record ModelInfo(string Name, string Source, bool IsRandom, ModelLimits Limits, int Resolution);
+/// <param name="Recommended">The settings the model samples best with (model.json "sampling" or its official preset's); null: none.</param>
+public sealed record ModelInfo(string Name, string Source, bool IsRandom, ModelLimits Limits, int Resolution,
+    StarStudio.Model.Presets.SamplingDefaults? Recommended = null);
 
 /// <summary>
 /// Owns the loaded models (ModelHost.Models.cs: load, unload, the active one) and the model thread(s). TorchSharp's dispose scopes are per thread, so every tensor is created,

@@ -90,7 +90,22 @@ public partial class Playground
         }
     }
 
-    protected override void OnInitialized() => ModelName = Generation.Host.ActiveModel;
+    protected override void OnInitialized()
+    {
+        ModelName = Generation.Host.ActiveModel;
+        ApplyRecommended();
+    }
+
+    /// <summary>The chosen model's recommended sampling settings (model.json "sampling"), when it has any.</summary>
+    void ApplyRecommended()
+    {
+        if (Generation.Host.InfoFor(ModelName) is not { Recommended: { } d } info) return;
+        Cfg = d.Cfg;
+        TopK = Math.Min(d.TopK, info.Limits.VocabSize);
+        TopP = d.TopP;
+        MoreSmooth = d.MoreSmooth;
+        StableSampling = d.StableSampling && info.Limits.HasStableSamplerHead;
+    }
 
     protected override void OnParametersSet()
     {
@@ -178,6 +193,7 @@ public partial class Playground
     {
         ModelName = model;
         _errors.Remove("model");
+        ApplyRecommended();
         InspectPrompt(Prompt); // another model, another vocabulary
     }
 
