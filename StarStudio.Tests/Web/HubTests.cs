@@ -5,6 +5,7 @@ using System.Text.Json;
 using StarStudio.Model.Generation;
 using StarStudio.Model.Imaging;
 using StarStudio.Web.Api;
+using StarStudio.Web.Services;
 
 namespace StarStudio.Tests.Web;
 
@@ -109,8 +110,9 @@ public class HubTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         Assert.False(message.TryGetProperty("error", out _));
 
         // Second path: the same request straight through the pipeline on an identically seeded model.
-        var request = new ApiGenerateRequest { Prompt = "a red circle", Seed = 21, Cfg = 2, BatchSize = 2 }.ToRequest(textConditional: true);
         using var model = RandomModels.Create("tiny-star");
+        var request = new ApiGenerateRequest { Prompt = "a red circle", Seed = 21, Cfg = 2, BatchSize = 2 }
+            .ToRequest(new ModelInfo(model.Name, "", IsRandom: true, model.Limits, Resolution: 32));
         var expected = new GenerationPipeline(model).Generate(request).ToArray();
         Assert.Equal(expected.Length, frames.Count);
         for (int k = 0; k < frames.Count; k++)

@@ -40,7 +40,7 @@ public static class ApiEndpoints
         await host.Loaded;
         if (host.Info is null) return Results.Problem(host.LoadError, statusCode: StatusCodes.Status503ServiceUnavailable, title: "The model could not be loaded.");
         if (host.InfoFor(body.Model) is not { } info) return Results.BadRequest(new ApiValidationProblem(host.Validate(new GenerationRequest(), body.Model)));
-        var request = body.ToRequest(info.Limits.TextConditional);
+        var request = body.ToRequest(info);
         var errors = host.Validate(request, body.Model).ToList();
         if (body.BatchSize != 1) errors.Add(new("batch", "POST /api/generate makes one image; use the hub (/hubs/generate) for batches."));
         if (errors.Count > 0) return Results.BadRequest(new ApiValidationProblem(errors));

@@ -1,4 +1,5 @@
 using StarStudio.Model.Generation;
+using StarStudio.Web.Services;
 
 namespace StarStudio.Web.Api;
 
@@ -13,30 +14,35 @@ public sealed record ApiGenerateRequest
     public int? ClassLabel { get; init; }
     /// <summary>Seed of the first image; null picks one at random (returned in the PNG's parameters).</summary>
     public long? Seed { get; init; }
-    public double Cfg { get; init; } = 4.0;
-    public int TopK { get; init; }
-    public double TopP { get; init; } = 0.8;
-    public bool MoreSmooth { get; init; }
-    public bool StableSampling { get; init; }
+    // Sampling settings left out (null) take the model's recommended ones (model.json "sampling"), else StarStudio's
+    // general defaults: cfg 4, top-k 0 (off), top-p 0.8, more-smooth and stable sampling off.
+    public double? Cfg { get; init; }
+    public int? TopK { get; init; }
+    public double? TopP { get; init; }
+    public bool? MoreSmooth { get; init; }
+    public bool? StableSampling { get; init; }
     /// <summary>A loaded model's name (GET /api/models); null: the active model.</summary>
     public string? Model { get; init; }
     /// <summary>Images of the same prompt (seeds Seed, Seed+1, ...). POST /api/generate takes 1.</summary>
     public int BatchSize { get; init; } = 1;
 
-    public GenerationRequest ToRequest(bool textConditional)
+    public GenerationRequest ToRequest(ModelInfo model)
     {
         int n = Math.Max(BatchSize, 0);
+        bool textConditional = model.Limits.TextConditional;
+        var general = new GenerationRequest();
+        var d = model.Recommended;
         return new GenerationRequest
         {
             Prompts = textConditional || Prompt is not null ? Enumerable.Repeat(Prompt ?? "", n).ToArray() : [],
             ClassLabels = ClassLabel is { } c ? Enumerable.Repeat(c, n).ToArray() : [],
             NegativePrompt = NegativePrompt,
             Seed = Seed ?? Random.Shared.NextInt64(0, 1L << 31),
-            Cfg = Cfg,
-            TopK = TopK,
-            TopP = TopP,
-            MoreSmooth = MoreSmooth,
-            StableSampling = StableSampling,
+            Cfg = Cfg ?? d?.Cfg ?? general.Cfg,
+            TopK = TopK ?? (d is null ? general.TopK : Math.Min(d.TopK, model.Limits.VocabSize)),
+            TopP = TopP ?? d?.TopP ?? general.TopP,
+            MoreSmooth = MoreSmooth ?? d?.MoreSmooth ?? general.MoreSmooth,
+            StableSampling = StableSampling ?? (d is { StableSampling: true } && model.Limits.HasStableSamplerHead),
         };
     }
 }

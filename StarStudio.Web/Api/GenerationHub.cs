@@ -18,7 +18,7 @@ public sealed class GenerationHub(ModelHost host) : Hub
         await host.Loaded;
         if (host.Info is null) throw new HubException($"The model could not be loaded: {host.LoadError}");
         if (host.InfoFor(body.Model) is not { } info) throw new HubException(host.Validate(new GenerationRequest(), body.Model)[0].Message);
-        var request = body.ToRequest(info.Limits.TextConditional);
+        var request = body.ToRequest(info);
         var errors = host.Validate(request, body.Model);
         if (errors.Count > 0) throw new HubException(string.Join(" ", errors.Select(e => $"{e.Field}: {e.Message}")));
 
