@@ -65,16 +65,15 @@ static class EvalCommand
             int side = model.Vae.Config.ImageSide;
             var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
             // Options not given fall back to the model's recommended settings (model.json "sampling"), as in the app.
-            bool Given(Option o) => p.GetResult(o) is { Implicit: false };
             var d = model.Recommended;
             var baseSettings = new EvalSettings
             {
-                Cfg = d is null || Given(cfg) ? p.GetValue(cfg) : d.Cfg,
-                TopK = d is null || Given(topK) ? p.GetValue(topK) : Math.Min(d.TopK, model.Limits.VocabSize),
-                TopP = d is null || Given(topP) ? p.GetValue(topP) : d.TopP,
-                MoreSmooth = d is null || Given(smooth) ? p.GetValue(smooth) : d.MoreSmooth,
-                Stable = d is null || Given(stable) ? p.GetValue(stable) : d.StableSampling && model.SamplerHead is not null,
-                StableVersion = d is null || Given(version) ? p.GetValue(version) : d.StableSamplerVersion,
+                Cfg = p.ValueOr(cfg, d?.Cfg ?? p.GetValue(cfg)),
+                TopK = p.ValueOr(topK, d?.TopK ?? p.GetValue(topK)),
+                TopP = p.ValueOr(topP, d?.TopP ?? p.GetValue(topP)),
+                MoreSmooth = p.ValueOr(smooth, d?.MoreSmooth ?? p.GetValue(smooth)),
+                Stable = p.ValueOr(stable, d?.StableSampling ?? p.GetValue(stable)),
+                StableVersion = p.ValueOr(version, d?.StableSamplerVersion ?? p.GetValue(version)),
                 Seed = p.GetValue(seed), Batch = p.GetValue(batch),
             };
             var settings = p.GetValue(compare) ? CompareGrid(baseSettings, model.SamplerHead is not null) : [baseSettings];

@@ -59,17 +59,16 @@ static class GenerateCommand
             // authors' demo) unless told otherwise.
             if (model.Recommended is { } d)
             {
-                bool Given(Option o) => p.GetResult(o) is { Implicit: false };
                 request = request with
                 {
-                    Cfg = Given(cfg) ? request.Cfg : d.Cfg,
-                    TopK = Given(topK) ? request.TopK : Math.Min(d.TopK, model.Limits.VocabSize),
-                    TopP = Given(topP) ? request.TopP : d.TopP,
-                    MoreSmooth = Given(smooth) ? request.MoreSmooth : d.MoreSmooth,
-                    StableSampling = Given(stable) ? request.StableSampling : d.StableSampling && model.SamplerHead is not null,
-                    StableSamplerVersion = Given(version) ? request.StableSamplerVersion : d.StableSamplerVersion,
+                    Cfg = p.ValueOr(cfg, d.Cfg),
+                    TopK = p.ValueOr(topK, d.TopK),
+                    TopP = p.ValueOr(topP, d.TopP),
+                    MoreSmooth = p.ValueOr(smooth, d.MoreSmooth),
+                    StableSampling = p.ValueOr(stable, d.StableSampling),
+                    StableSamplerVersion = p.ValueOr(version, d.StableSamplerVersion),
                 };
-                AnsiConsole.MarkupLine($"[grey]{Markup.Escape($"{model.Name} recommends: cfg {request.Cfg}, top-k {request.TopK}, top-p {request.TopP}{(request.MoreSmooth ? ", more smooth" : "")}{(request.StableSampling ? ", stable sampling" : "")}.")}[/]");
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape($"Sampling with cfg {request.Cfg}, top-k {request.TopK}, top-p {request.TopP}{(request.MoreSmooth ? ", more smooth" : "")}{(request.StableSampling ? ", stable sampling" : "")} ({model.Name}'s recommended settings for options not given).")}[/]");
             }
             var frameDir = p.GetValue(frames);
             if (frameDir is not null) Directory.CreateDirectory(frameDir);

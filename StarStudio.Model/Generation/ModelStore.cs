@@ -126,7 +126,8 @@ public static class ModelStore
 
     static ScaleWiseModel Finish(ScaleWiseModel model, ModelManifest manifest, Device device)
     {
-        model.Recommended = manifest.Sampling ?? (manifest.Preset is { } preset ? Presets.OfficialPresets.Find(preset)?.Defaults : null);
+        var recommended = manifest.Sampling ?? (manifest.Preset is { } preset ? Presets.OfficialPresets.Find(preset)?.Defaults : null);
+        model.Recommended = recommended?.FitTo(model.Limits);
         ((nn.Module)model.Transformer).to(device).eval();
         model.Vae.to(device).eval();
         (model.TextEncoder as nn.Module)?.to(device).eval();

@@ -43,7 +43,10 @@ public sealed class ScaleWiseModel : IDisposable
     public Device Device { get; }
     public ModelLimits Limits { get; }
 
-    /// <summary>The settings this model samples best with (model.json "sampling", or its official preset's); null: none given.</summary>
+    /// <summary>
+    /// The settings this model samples best with (model.json "sampling", or its official preset's), fitted to the model
+    /// when loaded (<see cref="Presets.SamplingDefaults.FitTo"/>); null: none given.
+    /// </summary>
     public Presets.SamplingDefaults? Recommended { get; set; }
 
     static bool HasSamplerHead(IScaleWiseTransformer t) => t is StarTransformer star && star.Config.StableSamplerHead;

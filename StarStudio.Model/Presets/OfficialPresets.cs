@@ -19,6 +19,13 @@ namespace StarStudio.Model.Presets;
 public sealed record SamplingDefaults(double Cfg, int TopK, double TopP, bool MoreSmooth = false, bool StableSampling = false,
     StableSamplerVersion StableSamplerVersion = StableSamplerVersion.V1024)
 {
+    /// <summary>These settings as a model can use them: top-k at most its vocabulary, stable sampling only with a sampler head.</summary>
+    public SamplingDefaults FitTo(ModelLimits limits) => this with
+    {
+        TopK = Math.Min(TopK, limits.VocabSize),
+        StableSampling = StableSampling && limits.HasStableSamplerHead,
+    };
+
     /// <summary>A request carrying these settings (prompts or class labels still to be filled in).</summary>
     public GenerationRequest ToRequest() => new()
     {

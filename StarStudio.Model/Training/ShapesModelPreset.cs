@@ -36,8 +36,8 @@ public sealed record ShapesModelPreset
             // ChMult of three levels = 4x downsampling: an 8x8 latent draws every shape as a blob (docs/MODEL_CARD.md).
             VocabSize = 256, Cvae = 8, Ch = 16, ChMult = [1, 2, 2], NumResBlocks = 1, NormGroups = 0,
             VPatchNums = ShapesPatchNums, TestMode = false, UsingSa = false, UsingMidSa = false,
-            // Tokens over flat areas snap to the smallest code unless another is nearer by 0.04 (squared L2): 84% of
-            // the background tokens become one code instead of a spread over 250, the tokenizer ceiling unchanged
+            // Tokens over flat areas snap to the smallest code unless another is nearer by 0.04 (squared L2): 68-86% of
+            // the tokens of every scale from 2x2 on become that one code, the tokenizer ceiling unchanged
             // (VqVaeConfig.PreferredCodeBias, docs/MODEL_CARD.md). The VQ-VAE itself trains without it.
             PreferredCodeBias = 0.04,
         },

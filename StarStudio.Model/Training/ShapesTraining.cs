@@ -16,7 +16,7 @@ public static class ShapesTraining
         _ => throw new ArgumentException($"Unknown stage '{stage}'."),
     };
 
-    /// <summary>Per-stage defaults: the settings of the shipped model's run (docs/MODEL_CARD.md), about 100 minutes of steps with two threads.</summary>
+    /// <summary>Per-stage defaults: the settings of the shipped model's run: 114 minutes of steps with two threads (docs/MODEL_CARD.md).</summary>
     public static TrainOptions Defaults(string stage, string preset) => stage switch
     {
         VqVaeTrainer.StageName => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1400, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 30, WeightDecay = 0.0 },

@@ -57,7 +57,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
     public double QuantResiRatio { get; }
 
     /// <summary>Squared-distance advantage of <see cref="PreferredCode"/> in <see cref="NearestIndices"/> (<see cref="VqVaeConfig.PreferredCodeBias"/>).</summary>
-    public double PreferredCodeBias { get; set; }
+    public double PreferredCodeBias { get; }
 
     /// <summary>The code <see cref="PreferredCodeBias"/> favours: the smallest vector of the codebook, "add almost nothing".</summary>
     public long PreferredCode()

@@ -46,6 +46,18 @@ public sealed class ModelStoreTests : IDisposable
         Assert.Equal(new Model.Presets.SamplingDefaults(6, 5, 0.9, MoreSmooth: true), loaded.Recommended);
     }
 
+    [Fact]
+    public void RecommendedSampling_IsFittedToTheModelWhenLoaded()
+    {
+        using (var model = RandomModels.Create("tiny-star", seed: 4)) // no sampler head
+        {
+            model.Recommended = new Model.Presets.SamplingDefaults(Cfg: 3, TopK: 99999, TopP: 0.9, StableSampling: true);
+            ModelStore.Save(model, _dir, "test model");
+        }
+        using var loaded = ModelStore.Load(_dir);
+        Assert.Equal(new Model.Presets.SamplingDefaults(3, loaded.Limits.VocabSize, 0.9, StableSampling: false), loaded.Recommended);
+    }
+
     [Theory]
     [InlineData("\"cfg\": 6", "\"cfg\": -1")]
     [InlineData("\"top_p\": 0.9", "\"top_p\": 7")]

@@ -15,9 +15,9 @@ public class ApiRequestTests
     [Fact]
     public void OmittedSettings_TakeTheModelsRecommendedOnes_GivenOnesWin()
     {
-        // Top-k is capped at the vocabulary; stable sampling is asked for only when the model has the sampler head.
+        // As loaded (ModelStore fits them): top-k capped at the vocabulary, stable sampling only with a sampler head.
         var tuned = new ModelInfo("tuned", "", IsRandom: false, Limits, Resolution: 32,
-            new SamplingDefaults(Cfg: 6, TopK: 900, TopP: 0.95, MoreSmooth: true, StableSampling: true));
+            new SamplingDefaults(Cfg: 6, TopK: 900, TopP: 0.95, MoreSmooth: true, StableSampling: true).FitTo(Limits));
         Assert.Equal((6.0, 32, 0.95, true, false), Settings(new ApiGenerateRequest { Prompt = "a red circle" }.ToRequest(tuned)));
         Assert.Equal((2.0, 5, 0.95, false, false),
             Settings(new ApiGenerateRequest { Prompt = "a red circle", Cfg = 2, TopK = 5, MoreSmooth = false }.ToRequest(tuned)));

@@ -39,10 +39,10 @@ public sealed record ApiGenerateRequest
             NegativePrompt = NegativePrompt,
             Seed = Seed ?? Random.Shared.NextInt64(0, 1L << 31),
             Cfg = Cfg ?? d?.Cfg ?? general.Cfg,
-            TopK = TopK ?? (d is null ? general.TopK : Math.Min(d.TopK, model.Limits.VocabSize)),
+            TopK = TopK ?? d?.TopK ?? general.TopK,
             TopP = TopP ?? d?.TopP ?? general.TopP,
             MoreSmooth = MoreSmooth ?? d?.MoreSmooth ?? general.MoreSmooth,
-            StableSampling = StableSampling ?? (d is { StableSampling: true } && model.Limits.HasStableSamplerHead),
+            StableSampling = StableSampling ?? d?.StableSampling ?? general.StableSampling,
         };
     }
 }

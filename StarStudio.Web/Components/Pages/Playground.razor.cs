@@ -99,12 +99,8 @@ public partial class Playground
     /// <summary>The chosen model's recommended sampling settings (model.json "sampling"), when it has any.</summary>
     void ApplyRecommended()
     {
-        if (Generation.Host.InfoFor(ModelName) is not { Recommended: { } d } info) return;
-        Cfg = d.Cfg;
-        TopK = Math.Min(d.TopK, info.Limits.VocabSize);
-        TopP = d.TopP;
-        MoreSmooth = d.MoreSmooth;
-        StableSampling = d.StableSampling && info.Limits.HasStableSamplerHead;
+        if (Generation.Host.InfoFor(ModelName)?.Recommended is not { } d) return;
+        (Cfg, TopK, TopP, MoreSmooth, StableSampling) = (d.Cfg, d.TopK, d.TopP, d.MoreSmooth, d.StableSampling);
     }
 
     protected override void OnParametersSet()
