@@ -26,10 +26,9 @@ public sealed class ModelPickerTests : PageTestContext
         Assert.Equal("tiny-star", cut.Instance.ModelName);
     }
 
-    [Fact]
-    public async Task ChoosingAModel_StartsFromItsRecommendedSettings()
+    /// <summary>Loads a third model whose model.json recommends cfg 6, top-k 3, top-p 0.9, more smooth and stable sampling.</summary>
+    async Task LoadTunedModelAsync()
     {
-        // A third model whose model.json recommends cfg 6, top-k 3, top-p 0.9, more smooth and stable sampling.
         string folder = Path.Combine(HostFixture.ModelRoot, "tuned");
         using (var model = RandomModels.Create("tiny-star-sampler"))
         {
@@ -39,14 +38,47 @@ public sealed class ModelPickerTests : PageTestContext
         string manifest = Path.Combine(folder, "model.json");
         File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"name\": \"tiny-star-sampler\"", "\"name\": \"tuned\""));
         await HostFixture.Host.LoadModelAsync("tuned", activate: false);
+    }
 
+    [Fact]
+    public async Task ChoosingAModel_StartsFromItsRecommendedSettings()
+    {
+        await LoadTunedModelAsync();
         var cut = Render<Playground>();
         Assert.Equal((4.0, 0, 0.8, false, false), Settings(cut.Instance)); // the active tiny-star recommends nothing
+        Assert.Empty(cut.FindAll("#recommended-note"));
         cut.Find("#model-select").Change("tuned");
         Assert.Equal((6.0, 3, 0.9, true, true), Settings(cut.Instance));
         Assert.Equal("6", cut.Find("#cfg-field input").GetAttribute("value"));
+        Assert.Contains("tuned's recommended settings", cut.Find("#recommended-note").TextContent);
+        Assert.Empty(cut.FindAll("#use-recommended"));
+
+        // Leaving them says what the model recommends, and one click goes back.
+        cut.Find("#cfg-field input").Change("2");
+        Assert.Contains("tuned recommends cfg 6 · top-k 3 · top-p 0.9 · smooth · stable", cut.Find("#recommended-note").TextContent);
+        await cut.InvokeAsync(() => cut.Find("#use-recommended").Click());
+        Assert.Equal((6.0, 3, 0.9, true, true), Settings(cut.Instance));
+        Assert.True(cut.Instance.OnRecommended);
 
         static (double, int, double, bool, bool) Settings(Playground p) => (p.Cfg, p.TopK, p.TopP, p.MoreSmooth, p.StableSampling);
+    }
+
+    [Fact]
+    public async Task Compare_QuickSetupsVaryTheChosenModelsRecommendedSettings()
+    {
+        await LoadTunedModelAsync();
+        var cut = Render<Compare>();
+        // tiny-star recommends nothing: StarStudio's general defaults.
+        Assert.Equal([new SamplerSettings(Cfg: 2), new SamplerSettings(Cfg: 6)], cut.Instance.Columns);
+        Assert.Contains("StarStudio's general defaults", cut.Find("#cmp-base").TextContent);
+
+        cut.Find("#model-select").Change("tuned");
+        var tuned = new SamplerSettings(Cfg: 6, TopK: 3, TopP: 0.9, MoreSmooth: true, StableSampling: true);
+        Assert.Equal([tuned with { Cfg = 2 }, tuned], cut.Instance.Columns);
+        Assert.Contains("tuned's recommended settings: cfg 6 · top-k 3 · top-p 0.9 · smooth · stable", cut.Find("#cmp-base").TextContent);
+
+        await cut.InvokeAsync(() => cut.FindAll(".ss-preset").Single(b => b.TextContent.Contains("Smooth off vs on")).Click());
+        Assert.Equal([tuned with { MoreSmooth = false }, tuned], cut.Instance.Columns);
     }
 
     [Fact]

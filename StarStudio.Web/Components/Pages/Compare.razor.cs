@@ -14,6 +14,9 @@ public sealed record SamplerSettings(double Cfg = 4.0, int TopK = 0, double TopP
     public string Label =>
         $"cfg {Cfg:0.##} · top-k {(TopK == 0 ? "off" : TopK)} · top-p {(TopP == 0 ? "off" : TopP.ToString("0.##"))}"
         + (MoreSmooth ? " · smooth" : "") + (StableSampling ? " · stable" : "");
+
+    /// <summary>A model's recommended settings (model.json "sampling") as a column.</summary>
+    public static SamplerSettings From(Model.Presets.SamplingDefaults d) => new(d.Cfg, d.TopK, d.TopP, d.MoreSmooth, d.StableSampling);
 }
 
 /// <summary>A row of the scale table: which scale, its side, and whether every column has delivered it.</summary>
@@ -30,7 +33,7 @@ public partial class Compare
 
     public string Prompt { get; set; } = "";
     public long Seed { get; set; } = Random.Shared.NextInt64(0, 1L << 31);
-    public List<SamplerSettings> Columns { get; } = [new(Cfg: 2), new(Cfg: 6)];
+    public List<SamplerSettings> Columns { get; } = [];
 
     public bool Running { get; private set; }
     public string? Status { get; private set; }
@@ -45,13 +48,21 @@ public partial class Compare
     bool _interactive;
     bool _dirty;
 
+    /// <summary>
+    /// What every quick setup varies one setting of: the chosen model's recommended settings, else StarStudio's
+    /// general defaults. Comparing against settings the model was never meant to run with would mislead.
+    /// </summary>
+    public SamplerSettings Base => Recommended is { } d ? SamplerSettings.From(d) : new SamplerSettings();
+
+    Model.Presets.SamplingDefaults? Recommended => Generation.Host.InfoFor(ModelName)?.Recommended;
+
     IEnumerable<(string, Action)> Presets =>
     [
-        ("CFG 2 vs 6", () => SetColumns(new(Cfg: 2), new(Cfg: 6))),
-        ("Standard vs stable", () => SetColumns(new(), new(StableSampling: true))),
-        ("Top-k small vs all", () => SetColumns(new(TopK: Math.Min(600, Vocab)), new(TopK: Vocab))),
-        ("Smooth off vs on", () => SetColumns(new(), new(MoreSmooth: true))),
-        ("CFG 0 / 2 / 4 / 8", () => SetColumns(new(Cfg: 0), new(Cfg: 2), new(Cfg: 4), new(Cfg: 8))),
+        ("CFG 2 vs 6", () => SetColumns(Base with { Cfg = 2 }, Base with { Cfg = 6 })),
+        ("Standard vs stable", () => SetColumns(Base with { StableSampling = false }, Base with { StableSampling = true })),
+        ("Top-k small vs all", () => SetColumns(Base with { TopK = Math.Min(600, Vocab) }, Base with { TopK = Vocab })),
+        ("Smooth off vs on", () => SetColumns(Base with { MoreSmooth = false }, Base with { MoreSmooth = true })),
+        ("CFG 0 / 2 / 4 / 8", () => SetColumns(Base with { Cfg = 0 }, Base with { Cfg = 2 }, Base with { Cfg = 4 }, Base with { Cfg = 8 })),
     ];
 
     int Vocab => Generation.Host.InfoFor(ModelName)?.Limits.VocabSize ?? 4096;
@@ -59,12 +70,18 @@ public partial class Compare
     /// <summary>The loaded model every column draws with (null: the active one).</summary>
     public string? ModelName { get; set; }
 
-    protected override void OnInitialized() => ModelName = Generation.Host.ActiveModel;
+    protected override void OnInitialized()
+    {
+        ModelName = Generation.Host.ActiveModel;
+        Presets.First().Item2();
+    }
 
+    /// <summary>Another model, other recommended settings: the columns start over from the first quick setup.</summary>
     void OnModelChanged(string? model)
     {
         ModelName = model;
         _errors = [];
+        Presets.First().Item2();
     }
 
     void SetColumns(params SamplerSettings[] columns)

@@ -97,9 +97,16 @@ public partial class Playground
     }
 
     /// <summary>The chosen model's recommended sampling settings (model.json "sampling"), when it has any.</summary>
+    StarStudio.Model.Presets.SamplingDefaults? Recommended => Generation.Host.InfoFor(ModelName)?.Recommended;
+
+    /// <summary>Whether the sampling controls hold exactly the chosen model's recommended settings.</summary>
+    public bool OnRecommended => Recommended is { } d
+        && (Cfg, TopK, TopP, MoreSmooth, StableSampling) == (d.Cfg, d.TopK, d.TopP, d.MoreSmooth, d.StableSampling);
+
+    /// <summary>Puts the chosen model's recommended sampling settings into the controls, when it has any.</summary>
     void ApplyRecommended()
     {
-        if (Generation.Host.InfoFor(ModelName)?.Recommended is not { } d) return;
+        if (Recommended is not { } d) return;
         (Cfg, TopK, TopP, MoreSmooth, StableSampling) = (d.Cfg, d.TopK, d.TopP, d.MoreSmooth, d.StableSampling);
     }
 
