@@ -18,8 +18,8 @@ static class EvalCommand
         var cfg = new Option<double>("--cfg") { Description = "Guidance weight at the last scale (0 = guidance-free); sampling options not given follow the model's recommended settings.", DefaultValueFactory = _ => 4.0 };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = off).", DefaultValueFactory = _ => 0 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (0 = off).", DefaultValueFactory = _ => 0.8 };
-        var smooth = new Option<bool>("--more-smooth") { Description = "Gumbel-softmax mixture of codebook vectors." };
-        var stable = new Option<bool>("--stable") { Description = "STAR's stable sampler (needs a sampler head)." };
+        var smooth = new Option<bool>("--more-smooth") { Description = "Gumbel-softmax mixture of codebook vectors; top-k/top-p then do not apply (as in VAR). '--more-smooth false' overrides a model that recommends it." };
+        var stable = new Option<bool>("--stable") { Description = "STAR's stable sampler (needs a sampler head); '--stable false' overrides a model that recommends it." };
         var version = new Option<StableSamplerVersion>("--sampler-version") { Description = "Stable sampler schedule: V1024 (the reference's default: the main head commits the first 5 steps of each scale) or Standard (the sampler head commits every step).", DefaultValueFactory = _ => StableSamplerVersion.V1024 };
         var seed = new Option<long>("--seed") { Description = "Prompt i uses seed SEED+i.", DefaultValueFactory = _ => 0 };
         var dataSeed = new Option<int>("--data-seed") { Description = "Seed of the held-out prompt list.", DefaultValueFactory = _ => 0 };

@@ -21,8 +21,8 @@ static class GenerateCommand
         var cfg = new Option<double>("--cfg") { Description = "Guidance weight at the last scale (0 = guidance-free, half the compute).", DefaultValueFactory = _ => 4.0 };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = off).", DefaultValueFactory = _ => 0 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (0 = off).", DefaultValueFactory = _ => 0.8 };
-        var smooth = new Option<bool>("--more-smooth") { Description = "Gumbel-softmax mixture of codebook vectors (VAR's more_smooth)." };
-        var stable = new Option<bool>("--stable") { Description = "STAR's causal-driven stable sampling (needs a model with a sampler head)." };
+        var smooth = new Option<bool>("--more-smooth") { Description = "Gumbel-softmax mixture of codebook vectors (VAR's more_smooth); top-k/top-p then do not apply. '--more-smooth false' overrides a model that recommends it." };
+        var stable = new Option<bool>("--stable") { Description = "STAR's causal-driven stable sampling (needs a model with a sampler head); '--stable false' overrides a model that recommends it." };
         var version = new Option<StableSamplerVersion>("--sampler-version") { Description = "Stable sampler schedule: V1024 (default) or Standard.", DefaultValueFactory = _ => StableSamplerVersion.V1024 };
         var output = new Option<string>("--out", "-o") { Description = "Output PNG (a batch gets -0, -1, ... suffixes).", DefaultValueFactory = _ => "starstudio.png" };
         var frames = new Option<string?>("--frames") { Description = "Folder for one PNG per scale (the coarse-to-fine story)." };

@@ -47,7 +47,9 @@ public sealed class ModelPickerTests : PageTestContext
         var cut = Render<Playground>();
         Assert.Equal((4.0, 0, 0.8, false, false), Settings(cut.Instance)); // the active tiny-star recommends nothing
         Assert.Empty(cut.FindAll("#recommended-note"));
+        Assert.Empty(cut.FindAll(".ss-smooth-note"));
         cut.Find("#model-select").Change("tuned");
+        Assert.Contains("top-k and top-p do not apply", cut.Find(".ss-smooth-note").TextContent);
         Assert.Equal((6.0, 3, 0.9, true, true), Settings(cut.Instance));
         Assert.Equal("6", cut.Find("#cfg-field input").GetAttribute("value"));
         Assert.Contains("tuned's recommended settings", cut.Find("#recommended-note").TextContent);
