@@ -16,13 +16,13 @@ public static class ShapesTraining
         _ => throw new ArgumentException($"Unknown stage '{stage}'."),
     };
 
-    /// <summary>Per-stage defaults: the settings of the shipped model's run: 114 minutes of steps with two threads (docs/MODEL_CARD.md).</summary>
+    /// <summary>Per-stage defaults: the settings of the shipped model's run: 111 minutes of steps with two threads (docs/MODEL_CARD.md).</summary>
     public static TrainOptions Defaults(string stage, string preset) => stage switch
     {
         VqVaeTrainer.StageName => new TrainOptions { RunFolder = "", Preset = preset, Steps = 1400, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 30, WeightDecay = 0.0 },
         "star" => new TrainOptions
         {
-            RunFolder = "", Preset = preset, Steps = 2000, BatchSize = 32, LearningRate = 1.5e-3, WarmupSteps = 30, WeightDecay = 0.05,
+            RunFolder = "", Preset = preset, Steps = 2400, BatchSize = 32, LearningRate = 1.5e-3, WarmupSteps = 30, WeightDecay = 0.05,
             ScaleWeighting = ScaleLossWeighting.PerScale, PromptProbeWeight = 1.0,
         },
         "sampler" => new TrainOptions { RunFolder = "", Preset = preset, Steps = 150, BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 10, WeightDecay = 0.0 },

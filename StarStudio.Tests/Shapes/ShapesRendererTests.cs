@@ -39,11 +39,11 @@ public class ShapesRendererTests
     [InlineData(256)]
     public void Render_FillsTheExpectedAreaAtEverySize(int size)
     {
-        // A large square is 3/4 of a cell on a side: (size/4)^2 pixels; anti-aliased edges make the count
+        // A large square is 0.85 of a cell (a third of the image) on a side; anti-aliased edges make the count
         // of pixels nearer red than blue differ by at most one edge row/column.
         var img = ShapesRenderer.Render(OneObject(ShapeKind.Square), size);
         int red = CountNearer(img, PaletteColor.Red, PaletteColor.Blue);
-        double side = size / 4.0;
+        double side = size / 3.0 * 0.85;
         Assert.InRange(red, (side - 1) * (side - 1), (side + 1) * (side + 1));
 
         // A large circle covers pi/4 of that.
@@ -67,10 +67,11 @@ public class ShapesRendererTests
     public void Render_TriangleIsNarrowAtTheTopAndWideAtTheBottom()
     {
         var img = ShapesRenderer.Render(OneObject(ShapeKind.Triangle), 192);
-        // Large object: 48 px box centred at 96 -> rows 72..120.
+        // Large object: a 54.4 px box (0.85 of a 64 px cell) centred at 96 -> rows 68.8..123.2; the row whose centre
+        // is h px below the apex is h px wide.
         int RowWidth(int y) => Enumerable.Range(0, 192).Count(x => Nearer(img[x, y], PaletteColor.Red, PaletteColor.Blue));
-        Assert.InRange(RowWidth(78), 4, 8);    // 6/48 of the way down: 6 px wide
-        Assert.InRange(RowWidth(114), 40, 44); // 42/48 of the way down: 42 px wide
+        Assert.InRange(RowWidth(75), 5, 9);    // 6.7 px below the apex: 6.7 px wide
+        Assert.InRange(RowWidth(118), 48, 52); // 49.7 px below: 49.7 px wide
     }
 
     [Fact]
@@ -89,13 +90,14 @@ public class ShapesRendererTests
                     Assert.True(b.Left >= c % 3 * cell && b.Right <= (c % 3 + 1) * cell, $"box {b} leaves cell {c}");
                     Assert.True(b.Top >= c / 3 * cell && b.Bottom <= (c / 3 + 1) * cell, $"box {b} leaves cell {c}");
                 }
-        // Large objects are 0.75 cell, play is half the free quarter: any two stay >= 0.125 cell (2.67 px) apart.
+        // Large objects are 0.85 cell, play is half the free room on a side (0.075 cell): any two stay >= 0.075 cell
+        // (1.6 px) apart.
         foreach (var a in boxes)
             foreach (var b in boxes)
             {
                 if (a.Cell == b.Cell) continue;
                 float gap = Math.Max(Math.Max(b.L - a.R, a.L - b.R), Math.Max(b.T - a.B, a.T - b.B));
-                Assert.True(gap >= 64 / 3f * 0.125f - 1e-4, $"cells {a.Cell} and {b.Cell}: gap {gap}");
+                Assert.True(gap >= 64 / 3f * 0.075f - 1e-4, $"cells {a.Cell} and {b.Cell}: gap {gap}");
             }
     }
 
