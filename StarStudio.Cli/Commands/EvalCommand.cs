@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Presets;
 using StarStudio.Model.Sampling;
 using StarStudio.Model.Shapes;
 using StarStudio.Model.Training;
@@ -65,15 +66,15 @@ static class EvalCommand
             int side = model.Vae.Config.ImageSide;
             var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
             // Options not given fall back to the model's recommended settings (model.json "sampling"), as in the app.
-            var d = model.Recommended;
+            var d = model.Recommended ?? SamplingDefaults.General;
             var baseSettings = new EvalSettings
             {
-                Cfg = p.ValueOr(cfg, d?.Cfg ?? p.GetValue(cfg)),
-                TopK = p.ValueOr(topK, d?.TopK ?? p.GetValue(topK)),
-                TopP = p.ValueOr(topP, d?.TopP ?? p.GetValue(topP)),
-                MoreSmooth = p.ValueOr(smooth, d?.MoreSmooth ?? p.GetValue(smooth)),
-                Stable = p.ValueOr(stable, d?.StableSampling ?? p.GetValue(stable)),
-                StableVersion = p.ValueOr(version, d?.StableSamplerVersion ?? p.GetValue(version)),
+                Cfg = p.ValueOr(cfg, d.Cfg),
+                TopK = p.ValueOr(topK, d.TopK),
+                TopP = p.ValueOr(topP, d.TopP),
+                MoreSmooth = p.ValueOr(smooth, d.MoreSmooth),
+                Stable = p.ValueOr(stable, d.StableSampling),
+                StableVersion = p.ValueOr(version, d.StableSamplerVersion),
                 Seed = p.GetValue(seed), Batch = p.GetValue(batch),
             };
             var settings = p.GetValue(compare) ? CompareGrid(baseSettings, model.SamplerHead is not null) : [baseSettings];

@@ -26,6 +26,11 @@ public sealed record SamplingDefaults(double Cfg, int TopK, double TopP, bool Mo
         StableSampling = StableSampling && limits.HasStableSamplerHead,
     };
 
+    /// <summary>StarStudio's general defaults, for a model that recommends nothing: those of a new <see cref="GenerationRequest"/>.</summary>
+    public static SamplingDefaults General { get; } = From(new GenerationRequest());
+
+    static SamplingDefaults From(GenerationRequest r) => new(r.Cfg, r.TopK, r.TopP, r.MoreSmooth, r.StableSampling, r.StableSamplerVersion);
+
     /// <summary>A request carrying these settings (prompts or class labels still to be filled in).</summary>
     public GenerationRequest ToRequest() => new()
     {

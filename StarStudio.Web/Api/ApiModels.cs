@@ -30,19 +30,18 @@ public sealed record ApiGenerateRequest
     {
         int n = Math.Max(BatchSize, 0);
         bool textConditional = model.Limits.TextConditional;
-        var general = new GenerationRequest();
-        var d = model.Recommended;
+        var d = model.Recommended ?? StarStudio.Model.Presets.SamplingDefaults.General;
         return new GenerationRequest
         {
             Prompts = textConditional || Prompt is not null ? Enumerable.Repeat(Prompt ?? "", n).ToArray() : [],
             ClassLabels = ClassLabel is { } c ? Enumerable.Repeat(c, n).ToArray() : [],
             NegativePrompt = NegativePrompt,
             Seed = Seed ?? Random.Shared.NextInt64(0, 1L << 31),
-            Cfg = Cfg ?? d?.Cfg ?? general.Cfg,
-            TopK = TopK ?? d?.TopK ?? general.TopK,
-            TopP = TopP ?? d?.TopP ?? general.TopP,
-            MoreSmooth = MoreSmooth ?? d?.MoreSmooth ?? general.MoreSmooth,
-            StableSampling = StableSampling ?? d?.StableSampling ?? general.StableSampling,
+            Cfg = Cfg ?? d.Cfg,
+            TopK = TopK ?? d.TopK,
+            TopP = TopP ?? d.TopP,
+            MoreSmooth = MoreSmooth ?? d.MoreSmooth,
+            StableSampling = StableSampling ?? d.StableSampling,
         };
     }
 }

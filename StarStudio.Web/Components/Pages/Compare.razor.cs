@@ -52,13 +52,13 @@ public partial class Compare
     /// What every quick setup varies one setting of: the chosen model's recommended settings, else StarStudio's
     /// general defaults. Comparing against settings the model was never meant to run with would mislead.
     /// </summary>
-    public SamplerSettings Base => Recommended is { } d ? SamplerSettings.From(d) : new SamplerSettings();
+    public SamplerSettings Base => SamplerSettings.From(Recommended ?? Model.Presets.SamplingDefaults.General);
 
     Model.Presets.SamplingDefaults? Recommended => Generation.Host.InfoFor(ModelName)?.Recommended;
 
     IEnumerable<(string, Action)> Presets =>
     [
-        ("CFG 2 vs 6", () => SetColumns(Base with { Cfg = 2 }, Base with { Cfg = 6 })),
+        ("CFG 2 vs 6", StartOver),
         ("Standard vs stable", () => SetColumns(Base with { StableSampling = false }, Base with { StableSampling = true })),
         ("Top-k small vs all", () => SetColumns(Base with { TopK = Math.Min(600, Vocab) }, Base with { TopK = Vocab })),
         ("Smooth off vs on", () => SetColumns(Base with { MoreSmooth = false }, Base with { MoreSmooth = true })),
@@ -70,10 +70,13 @@ public partial class Compare
     /// <summary>The loaded model every column draws with (null: the active one).</summary>
     public string? ModelName { get; set; }
 
+    /// <summary>The first quick setup: guidance 2 against 6, everything else as <see cref="Base"/>.</summary>
+    void StartOver() => SetColumns(Base with { Cfg = 2 }, Base with { Cfg = 6 });
+
     protected override void OnInitialized()
     {
         ModelName = Generation.Host.ActiveModel;
-        Presets.First().Item2();
+        StartOver();
     }
 
     /// <summary>Another model, other recommended settings: the columns start over from the first quick setup.</summary>
@@ -81,7 +84,7 @@ public partial class Compare
     {
         ModelName = model;
         _errors = [];
-        Presets.First().Item2();
+        StartOver();
     }
 
     void SetColumns(params SamplerSettings[] columns)

@@ -99,15 +99,20 @@ public partial class Playground
     /// <summary>The chosen model's recommended sampling settings (model.json "sampling"), when it has any.</summary>
     StarStudio.Model.Presets.SamplingDefaults? Recommended => Generation.Host.InfoFor(ModelName)?.Recommended;
 
+    /// <summary>The sampling controls as one value (the Compare page's column type).</summary>
+    SamplerSettings Sampling
+    {
+        get => new(Cfg, TopK, TopP, MoreSmooth, StableSampling);
+        set => (Cfg, TopK, TopP, MoreSmooth, StableSampling) = (value.Cfg, value.TopK, value.TopP, value.MoreSmooth, value.StableSampling);
+    }
+
     /// <summary>Whether the sampling controls hold exactly the chosen model's recommended settings.</summary>
-    public bool OnRecommended => Recommended is { } d
-        && (Cfg, TopK, TopP, MoreSmooth, StableSampling) == (d.Cfg, d.TopK, d.TopP, d.MoreSmooth, d.StableSampling);
+    public bool OnRecommended => Recommended is { } d && Sampling == SamplerSettings.From(d);
 
     /// <summary>Puts the chosen model's recommended sampling settings into the controls, when it has any.</summary>
     void ApplyRecommended()
     {
-        if (Recommended is not { } d) return;
-        (Cfg, TopK, TopP, MoreSmooth, StableSampling) = (d.Cfg, d.TopK, d.TopP, d.MoreSmooth, d.StableSampling);
+        if (Recommended is { } d) Sampling = SamplerSettings.From(d);
     }
 
     protected override void OnParametersSet()
