@@ -31,11 +31,13 @@ static class EvalCommand
         var ceiling = new Option<bool>("--tokenizer-ceiling") { Description = "Judge the model's VQ-VAE reconstructions of the ground-truth renders: the best any transformer could score with this tokenizer." };
         var vqvaeRun = new Option<string?>("--vqvae-run") { Description = "With --tokenizer-ceiling: judge the VQ-VAE of this training run's vqvae stage instead of a model's (needs --preset)." };
         var preset = new Option<string>("--preset") { Description = "With --vqvae-run: the run's training preset.", DefaultValueFactory = _ => "shapes" };
+        var diagnose = new Option<bool>("--by-scale") { Description = "Where the model loses the picture: for k = 0..S, hand it the ground truth's first k scales, then score its greedy guess of scale k (all tokens, and the detail tokens that are not the plain code) and ShapesEval of what it generates from there." };
+        var sheet = new Option<string>("--by-scale-sheet") { Description = "With --by-scale: PNG of the first 8 prompts, one row per k (the ground truth on top).", DefaultValueFactory = _ => "eval_by_scale.png" };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable with both schedules, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
         var cmd = new Command("eval", "ShapesEval: generate held-out ShapesWorld prompts and check every claim (per-category accuracy, time per image, failure grid).");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, version, seed, dataSeed, batch, failures, latency, compare, groundTruth, ceiling, vqvaeRun, preset }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, version, seed, dataSeed, batch, failures, latency, compare, diagnose, sheet, groundTruth, ceiling, vqvaeRun, preset }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
             if (p.GetValue(groundTruth))
@@ -77,6 +79,20 @@ static class EvalCommand
                 StableVersion = p.ValueOr(version, d.StableSamplerVersion),
                 Seed = p.GetValue(seed), Batch = p.GetValue(batch),
             };
+            if (p.GetValue(diagnose))
+            {
+                if (p.GetValue(compare)) throw new ArgumentException("--by-scale and --compare do not go together: run them one after the other.");
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(model.Name)}: {n} held-out prompts, {Markup.Escape(baseSettings.ToString())}, the ground truth's first k scales given[/]");
+                var diagnosis = ScaleDiagnosis.Run(model, prompts, baseSettings, progress: (done, total) => Console.Error.Write($"\r  k = {done - 1} of {total - 1} done"), cancellationToken: ct);
+                Console.Error.WriteLine();
+                PrintDiagnosis(diagnosis);
+                if (p.GetValue(sheet) is { Length: > 0 } sheetPath)
+                {
+                    ScaleDiagnosis.WriteSheet(sheetPath, diagnosis, prompts, side);
+                    AnsiConsole.MarkupLine($"Pictures by k drawn to [bold]{Markup.Escape(sheetPath)}[/]");
+                }
+                return 0;
+            }
             var settings = p.GetValue(compare) ? CompareGrid(baseSettings, model.SamplerHead is not null) : [baseSettings];
             var reports = new List<EvalReport>();
             foreach (var s in settings)
@@ -131,6 +147,19 @@ static class EvalCommand
         Console.WriteLine(r.Table.ToMarkdown());
         Console.WriteLine("claims that held: " + string.Join(", ", ShapesEvaluator.ClaimRates(r.Results)
             .Select(c => $"{c.Kind.ToString().ToLowerInvariant()} {c.Held}/{c.Total} ({100.0 * c.Held / c.Total:F1}%)")));
+    }
+
+    static void PrintDiagnosis(ScaleDiagnosisReport d)
+    {
+        static string Pct(double v) => double.IsNaN(v) ? "-" : $"{v * 100:F1}%";
+        Console.WriteLine($"Detail tokens: those that are not code {d.PreferredCode}, the VQ-VAE's plain (nothing-to-add) code.");
+        Console.WriteLine("| scales given | next scale | greedy token accuracy | detail tokens | detail accuracy | predicted plain | ShapesEval from there |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in d.Rows)
+        {
+            var next = r.Side > 0 ? $"{r.Side}x{r.Side}" : "(all given: the tokenizer's ceiling)";
+            Console.WriteLine($"| {r.GivenScales} | {next} | {Pct(r.TokenAccuracy)} | {Pct(r.DetailShare)} | {Pct(r.DetailAccuracy)} | {Pct(r.PredictedPlainShare)} | **{r.Eval.Overall * 100:F1}%** |");
+        }
     }
 
     static void PrintComparison(IReadOnlyList<EvalReport> reports)

@@ -94,4 +94,64 @@ public sealed class ShippedModelTests : IDisposable
         Assert.Contains("| **overall** (mean of categories) | 6 |", output.ToString());
         Assert.Equal(2, misuse);
     }
+
+    [Fact]
+    public void ScaleDiagnosis_WithEveryScaleGivenIsTheTokenizerCeilingAndItsRowsAreRealRates()
+    {
+        var folder = ShippedFolder();
+        Assert.SkipWhen(folder is null, "models/shapes-star is not in this checkout yet.");
+        using var model = ModelStore.Load(folder!);
+        var prompts = new ShapesDataset(0, ShapesSplit.HeldOut, 64).HeldOutPrompts(6);
+        var report = Model.Training.ScaleDiagnosis.Run(model, prompts, new Model.Training.EvalSettings { Cfg = 4, Batch = 4 }, keepPictures: 3);
+
+        Assert.Equal(Enumerable.Range(0, 9), report.Rows.Select(r => r.GivenScales));
+        Assert.Equal([1, 2, 3, 4, 6, 8, 12, 16, 0], report.Rows.Select(r => r.Side));
+        Assert.All(report.Pictures, row => Assert.Equal(3, row.Count));
+        // Every scale given: the picture is the VQ-VAE's reconstruction of the truth, pixel for pixel, so the row
+        // scores exactly the tokenizer's ceiling.
+        var ceiling = Model.Training.ModelEvaluation.TokenizerCeiling(model, prompts, batch: 4);
+        Assert.Equal(ceiling.Table.Passed, report.Rows[^1].Eval.Passed);
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(ceiling.Results[i].Image.Pixels, report.Pictures[^1][i].Pixels);
+        Assert.True(double.IsNaN(report.Rows[^1].TokenAccuracy));
+        foreach (var r in report.Rows.SkipLast(1))
+        {
+            Assert.InRange(r.TokenAccuracy, 0, 1);
+            Assert.InRange(r.DetailShare, 0, 1);
+            Assert.InRange(r.PredictedPlainShare, 0, 1);
+        }
+        // The 1x1 token carries the background colour, which the shipped model reads from the prompt (86% of 150
+        // held-out prompts; at least half of these 6), and it is almost never the plain code.
+        Assert.True(report.Rows[0].TokenAccuracy >= 0.5, $"{report.Rows[0].TokenAccuracy}");
+        Assert.True(report.Rows[0].DetailShare >= 0.5, $"{report.Rows[0].DetailShare}");
+        // Finer scales over flat backgrounds are mostly the plain code (61-86% at 2x2..16x16).
+        Assert.True(report.Rows[7].DetailShare < 0.6, $"{report.Rows[7].DetailShare}");
+    }
+
+    [Fact]
+    public async Task EvalByScale_PrintsTheTableAndDrawsOneRowOfPicturesPerK()
+    {
+        Assert.SkipWhen(ShippedFolder() is null, "models/shapes-star is not in this checkout yet.");
+        var png = Path.Combine(_dir, "by_scale.png");
+        var output = new StringWriter();
+        var previous = Console.Out;
+        Console.SetOut(output);
+        int rc, misuse;
+        try
+        {
+            rc = await CliApp.RunAsync(["eval", "--by-scale", "--prompts", "2", "--batch", "2", "--by-scale-sheet", png]);
+            misuse = await CliApp.RunAsync(["eval", "--by-scale", "--compare", "--prompts", "2"]);
+        }
+        finally { Console.SetOut(previous); }
+        Assert.Equal(0, rc);
+        Assert.Equal(2, misuse);
+        var text = output.ToString();
+        Assert.Contains("| 0 | 1x1 |", text);
+        Assert.Contains("| 7 | 16x16 |", text);
+        Assert.Contains("| 8 | (all given: the tokenizer's ceiling) |", text);
+        // The truth on top, then k = 0..8: ten rows of the two prompts.
+        var (w, h) = ContactSheet.Measure(20, 2, 128);
+        var img = PngWriter.Decode(File.ReadAllBytes(png));
+        Assert.Equal((w, h), (img.Width, img.Height));
+    }
 }

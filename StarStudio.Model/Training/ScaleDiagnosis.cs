@@ -1,0 +1,139 @@
+// StarStudio's own analysis (no reference file): along which scales a model loses the picture. For every k = 0..S the
+// model is handed the first k scales of the ground truth (the VQ-VAE's tokens of the prompt's true render, read as
+// in training) and
+//   1. predicts scale k greedily: how many of its tokens match, and how many of its "detail" tokens (those that are not
+//      the quantiser's preferred, nothing-to-add code, which most tokens over a flat background are);
+//   2. generates scales k..S-1 with the given sampler settings, and ShapesEval judges the picture.
+// k = 0 is plain generation; k = S is the tokenizer's ceiling. A jump between rows k and k+1 says that scale k is
+// where the model goes wrong.
+using StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
+using StarStudio.Model.Shapes;
+using StarStudio.Model.Vae;
+using static TorchSharp.torch;
+
+namespace StarStudio.Model.Training;
+
+/// <summary>One row of the diagnosis: the first <paramref name="GivenScales"/> scales came from the ground truth.</summary>
+/// <param name="Side">Side of the next scale (the one predicted), or 0 when every scale was given.</param>
+/// <param name="TokenAccuracy">Greedy predictions of the next scale that equal the ground truth's token (NaN when none is predicted).</param>
+/// <param name="DetailShare">Share of the next scale's true tokens that are not the preferred code.</param>
+/// <param name="DetailAccuracy">Greedy accuracy on those detail tokens.</param>
+/// <param name="PredictedPlainShare">Share of the greedy predictions that are the preferred code.</param>
+/// <param name="Eval">ShapesEval of the pictures generated from there with the diagnosis's sampler settings.</param>
+public sealed record ScaleDiagnosisRow(int GivenScales, int Side, double TokenAccuracy, double DetailShare, double DetailAccuracy,
+    double PredictedPlainShare, ShapesEvalTable Eval);
+
+public sealed record ScaleDiagnosisReport(EvalSettings Settings, long PreferredCode, IReadOnlyList<ScaleDiagnosisRow> Rows,
+    IReadOnlyList<IReadOnlyList<RgbImage>> Pictures);
+
+public static class ScaleDiagnosis
+{
+    /// <summary>Runs the diagnosis; <see cref="ScaleDiagnosisReport.Pictures"/> keeps the first <paramref name="keepPictures"/> prompts' pictures per row.</summary>
+    public static ScaleDiagnosisReport Run(ScaleWiseModel model, IReadOnlyList<HeldOutPrompt> prompts, EvalSettings settings,
+        int keepPictures = 8, Action<int, int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (settings.Batch < 1) throw new ArgumentException("The evaluation batch must be at least 1.");
+        if (prompts.Count == 0) throw new ArgumentException("The diagnosis needs at least one prompt.");
+        var pipeline = new GenerationPipeline(model);
+        int S = model.Transformer.PatchNums.Count;
+        var truth = GroundTruthTokens(model.Vae, prompts, settings.Batch);
+        long plain = model.Vae.Quantize.PreferredCode();
+        var rows = new List<ScaleDiagnosisRow>();
+        var pictures = new List<IReadOnlyList<RgbImage>>();
+        for (int given = 0; given <= S; given++)
+        {
+            long total = 0, right = 0, detail = 0, detailRight = 0, predictedPlain = 0;
+            var results = new List<(EvalCategory, bool)>();
+            var kept = new List<RgbImage>();
+            for (int start = 0; start < prompts.Count; start += settings.Batch)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var rowsOfChunk = Enumerable.Range(start, Math.Min(settings.Batch, prompts.Count - start)).ToList();
+                var prefix = given == 0 ? null : Enumerable.Range(0, given)
+                    .Select(si => (IReadOnlyList<int[]>)[.. rowsOfChunk.Select(i => truth[i][si])]).ToList();
+                var request = new GenerationRequest
+                {
+                    Prompts = [.. rowsOfChunk.Select(i => prompts[i].Prompt)],
+                    Seeds = [.. rowsOfChunk.Select(i => settings.Seed + i)],
+                    Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP, MoreSmooth = settings.MoreSmooth,
+                    StableSampling = settings.Stable, StableSamplerVersion = settings.StableVersion,
+                    Previews = PreviewMode.None, PrefixTokens = prefix,
+                };
+                if (given < S)
+                {
+                    // Greedy (top-1 of the guided distribution) prediction of scale `given`; the run stops there.
+                    var greedy = request with { TopK = 1, TopP = 0, MoreSmooth = false, StableSampling = false };
+                    var frame = pipeline.Generate(greedy, cancellationToken).ElementAt(given);
+                    for (int j = 0; j < rowsOfChunk.Count; j++)
+                    {
+                        var predicted = frame.Tokens[j];
+                        var expected = truth[rowsOfChunk[j]][given];
+                        for (int q = 0; q < expected.Length; q++)
+                        {
+                            total++;
+                            bool hit = predicted[q] == expected[q];
+                            if (hit) right++;
+                            if (predicted[q] == plain) predictedPlain++;
+                            if (expected[q] != plain) { detail++; if (hit) detailRight++; }
+                        }
+                    }
+                }
+                var last = pipeline.Generate(request, cancellationToken).Last();
+                for (int j = 0; j < rowsOfChunk.Count; j++)
+                {
+                    var prompt = prompts[rowsOfChunk[j]];
+                    results.Add((prompt.Category, ShapesEvaluator.Evaluate(last.Images![j], prompt.Claims).Passed));
+                    if (rowsOfChunk[j] < keepPictures) kept.Add(last.Images![j]);
+                }
+            }
+            rows.Add(new ScaleDiagnosisRow(given, given < S ? model.Transformer.PatchNums[given] : 0,
+                Ratio(right, total), Ratio(detail, total), Ratio(detailRight, detail), Ratio(predictedPlain, total), new ShapesEvalTable(results)));
+            pictures.Add(kept);
+            progress?.Invoke(given + 1, S + 1);
+        }
+        return new ScaleDiagnosisReport(settings, plain, rows, pictures);
+    }
+
+    /// <summary>
+    /// A contact sheet: the ground-truth renders on top, then one row per diagnosis row (k scales given), each picture
+    /// captioned with k and whether ShapesEval passed it.
+    /// </summary>
+    public static void WriteSheet(string path, ScaleDiagnosisReport report, IReadOnlyList<HeldOutPrompt> prompts, int imageSide)
+    {
+        int columns = report.Pictures[0].Count;
+        if (columns == 0) return;
+        var tiles = new List<(RgbImage, string)>();
+        for (int i = 0; i < columns; i++) tiles.Add((ShapesRenderer.Render(prompts[i].Scene, imageSide), $"truth: {prompts[i].Prompt}"));
+        foreach (var (row, pics) in report.Rows.Zip(report.Pictures))
+            for (int i = 0; i < pics.Count; i++)
+            {
+                bool passed = ShapesEvaluator.Evaluate(pics[i], prompts[i].Claims).Passed;
+                tiles.Add((pics[i], $"{row.GivenScales} scales given: {(passed ? "pass" : "FAIL")}"));
+            }
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        ContactSheet.Write(path, tiles, columns, tileSize: 128);
+    }
+
+    /// <summary>Per prompt, per scale: the VQ-VAE's token ids of the prompt's ground-truth render.</summary>
+    static List<int[][]> GroundTruthTokens(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch)
+    {
+        int side = vae.Config.ImageSide;
+        var device = vae.Quantize.Embedding.weight!.device;
+        var truth = new List<int[][]>(prompts.Count);
+        for (int start = 0; start < prompts.Count; start += batch)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var chunk = prompts.Skip(start).Take(batch).ToList();
+            var x = ShapesBatches.ToTensor([.. chunk.Select(p => ShapesRenderer.Render(p.Scene, side))], device);
+            var idx_Bl = vae.ImgToIdxBl(x).Select(t => t.to_type(ScalarType.Int32).cpu()).ToList();
+            for (int i = 0; i < chunk.Count; i++)
+                truth.Add([.. idx_Bl.Select(t => t[i].data<int>().ToArray())]);
+        }
+        return truth;
+    }
+
+    static double Ratio(long part, long whole) => whole == 0 ? double.NaN : (double)part / whole;
+}
