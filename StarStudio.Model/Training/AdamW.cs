@@ -48,6 +48,10 @@ public sealed class AdamW : IDisposable
         var grads = _slots.Where(s => s.Param.grad is not null).Select(s => s.Param.grad!).ToList();
         if (grads.Count == 0) return 0;
         var total = stack(grads.Select(g => g.pow(2).sum()).ToArray()).sum().sqrt().item<float>();
+        // A non-finite gradient (an overflow, or libtorch's CPU kernels on some machines: TorchNativeLoader) would
+        // poison every weight and both moments for good; the next Step skips the update instead, as AMP's scaler does.
+        _skipNext = !float.IsFinite(total);
+        if (_skipNext) return total;
         if (maxNorm > 0 && total > maxNorm)
         {
             double coef = maxNorm / (total + 1e-6);
@@ -56,8 +60,19 @@ public sealed class AdamW : IDisposable
         return total;
     }
 
+    /// <summary>Updates skipped because the gradient was not finite (see <see cref="ClipGradNorm"/>).</summary>
+    public long SkippedSteps { get; private set; }
+
+    bool _skipNext;
+
     public void Step(double lr)
     {
+        if (_skipNext)
+        {
+            _skipNext = false;
+            SkippedSteps++;
+            return;
+        }
         StepCount++;
         double bc1 = 1 - Math.Pow(Beta1, StepCount), bc2 = 1 - Math.Pow(Beta2, StepCount);
         using var scope = NewDisposeScope();

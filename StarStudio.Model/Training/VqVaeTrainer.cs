@@ -145,7 +145,10 @@ public sealed class VqVaeTrainer : TrainerBase
         // Residuals drawn in proportion to their squared distance from the nearest code (k-means++ seeding): the
         // rare object residuals, which the background-dominated codebook serves worst, get the free codes.
         var all = cat(pool, 0);
-        var pick = multinomial(cat(errors, 0) + 1e-12, nDead, replacement: true);
+        var error = cat(errors, 0);
+        // Non-finite features (see AdamW.ClipGradNorm) would restart codes on NaN; wait for the next batch instead.
+        if (!error.isfinite().all().item<bool>() || !all.isfinite().all().item<bool>()) return (0, fRms, errRms);
+        var pick = multinomial(error + 1e-12, nDead, replacement: true);
         var weight = q.Embedding.weight!;
         weight.index_copy_(0, dead, all.index_select(0, pick) + randn(nDead, C) * 1e-3);
         return (nDead, fRms, errRms);

@@ -6,14 +6,15 @@ using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using StarStudio.Model.Transformers;
 
 namespace StarStudio.Model.Vae;
 
 static class VaeOps
 {
     /// <summary>
-    /// The reference's Normalize: GroupNorm(num_groups, C, eps=1e-6, affine). TorchSharp 0.107's GroupNorm leaves its
-    /// affine parameters uninitialised (torch.empty), so set them to PyTorch's ones/zeros here.
+    /// The reference's Normalize: GroupNorm(num_groups, C, eps=1e-6, affine), written out as tensor operations
+    /// (<see cref="ComposedGroupNorm"/>).
     /// numGroups 0 (<see cref="VqVaeConfig.NormGroups"/>, StarStudio's option, never in official files) means no
     /// normalisation at all.
     /// </summary>
@@ -22,13 +23,7 @@ static class VaeOps
         if (numGroups == 0) return new NoNorm();
         if (inChannels % numGroups != 0)
             throw new ArgumentException($"GroupNorm needs channels ({inChannels}) divisible by groups ({numGroups}).");
-        var norm = nn.GroupNorm(numGroups, inChannels, eps: 1e-6, affine: true, device: device);
-        using (no_grad())
-        {
-            norm.weight.fill_(1.0);
-            norm.bias!.zero_();
-        }
-        return norm;
+        return new ComposedGroupNorm(numGroups, inChannels, 1e-6, device);
     }
 
     /// <summary>Disposes <paramref name="old"/> and returns <paramref name="next"/>; keeps one activation alive at a time.</summary>
@@ -36,6 +31,44 @@ static class VaeOps
     {
         if (!ReferenceEquals(old, next)) old.Dispose();
         return next;
+    }
+}
+
+/// <summary>
+/// GroupNorm (weight 1, bias 0 at first, state-dict keys "weight" and "bias" as nn.GroupNorm) composed of mean, variance
+/// and element-wise operations. libtorch 2.10's native CPU group_norm backward returns non-finite input gradients on
+/// this project's AVX-512 machines for some shapes (8 channels at 64x64, in 4 of 5 configurations tried on
+/// 2026-12-07), which made every GroupNorm VQ-VAE NaN after its first training step; the composed form has ordinary
+/// autograd and the same arithmetic up to float rounding.
+/// </summary>
+sealed class ComposedGroupNorm : nn.Module<Tensor, Tensor>
+{
+    readonly int _groups;
+    readonly double _eps;
+    [ComponentName(Name = "weight")] readonly Parameter _weight;
+    [ComponentName(Name = "bias")] readonly Parameter _bias;
+
+    public ComposedGroupNorm(int groups, long channels, double eps, Device? device) : base("GroupNorm")
+    {
+        _groups = groups;
+        _eps = eps;
+        _weight = Owned.Parameter(ones(channels, device: device));
+        _bias = Owned.Parameter(zeros(channels, device: device));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long B = x.shape[0], C = x.shape[1];
+        var xg = x.reshape(B, _groups, -1);
+        var mean = xg.mean([2], keepdim: true);
+        var variance = xg.var(2, unbiased: false, keepdim: true);
+        var normed = ((xg - mean) * (variance + _eps).rsqrt()).reshape(x.shape);
+        var affineShape = new long[x.dim()];
+        Array.Fill(affineShape, 1L);
+        affineShape[1] = C;
+        return (normed * _weight.view(affineShape) + _bias.view(affineShape)).MoveToOuterDisposeScope();
     }
 }
 
