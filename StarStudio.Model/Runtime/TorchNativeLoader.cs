@@ -35,7 +35,7 @@ public static class TorchNativeLoader
         lock (Gate)
         {
             if (_status is not null) return _status;
-            LimitOneDnnToAvx2();
+            HoldCpuKernelsToAvx2();
             _status = Apply();
             if (_status.Patched) (log ?? (m => Console.Error.WriteLine(m)))(_status.Message);
             return _status;
@@ -49,7 +49,7 @@ public static class TorchNativeLoader
     /// oneDNN reads ONEDNN_MAX_CPU_ISA once, when torch first runs a kernel, from the native environment, so it is set
     /// there (setenv; .NET's own environment block is not the C library's) unless the user chose a value.
     /// </summary>
-    static void LimitOneDnnToAvx2()
+    static void HoldCpuKernelsToAvx2()
     {
         if (!OperatingSystem.IsLinux()) return;
         // oneDNN runs the convolutions; MKL the matrix products of their fallback path (a 4 -> 4 conv at 8x8 gave NaN
