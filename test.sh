@@ -20,4 +20,10 @@ fi
 # holds oneDNN and MKL to AVX2 for the same reason). Tests that time or train real models set their own threads.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 dotnet build StarStudio.sln -c Release
-dotnet test StarStudio.Tests/StarStudio.Tests.csproj -c Release --no-build --logger "console;verbosity=normal"
+log="$(mktemp)"
+if ! dotnet test StarStudio.Tests/StarStudio.Tests.csproj -c Release --no-build --logger "console;verbosity=normal" 2>&1 | tee "$log"; then
+  # Repeat the failures at the end, where a CI log's tail shows them.
+  echo "test.sh: failed tests (repeated from above):"
+  grep -A3 -E '^\s+Failed [A-Za-z]' "$log" | grep -v -E 'Stack Trace|^--$' || true
+  exit 1
+fi

@@ -84,15 +84,15 @@ sealed class NoNorm() : nn.Module<Tensor, Tensor>(nameof(NoNorm))
 /// <summary>Nearest-neighbour 2x upsampling followed by a 3x3 conv (decoder).</summary>
 public sealed class Upsample2x : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "conv")] private readonly Conv2d _conv;
+    [ComponentName(Name = "conv")] private readonly SafeConv2d _conv;
 
     public Upsample2x(long inChannels, Device? device = null) : base(nameof(Upsample2x))
     {
-        _conv = nn.Conv2d(inChannels, inChannels, kernel_size: 3, stride: 1, padding: 1, device: device);
+        _conv = new SafeConv2d(inChannels, inChannels, kernelSize: 3, stride: 1, padding: 1, device: device);
         RegisterComponents();
     }
 
-    public Conv2d Conv => _conv;
+    public SafeConv2d Conv => _conv;
 
     public override Tensor forward(Tensor x)
     {
@@ -104,15 +104,15 @@ public sealed class Upsample2x : nn.Module<Tensor, Tensor>
 /// <summary>3x3 stride-2 conv after padding one zero row/column at the bottom/right only (encoder).</summary>
 public sealed class Downsample2x : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "conv")] private readonly Conv2d _conv;
+    [ComponentName(Name = "conv")] private readonly SafeConv2d _conv;
 
     public Downsample2x(long inChannels, Device? device = null) : base(nameof(Downsample2x))
     {
-        _conv = nn.Conv2d(inChannels, inChannels, kernel_size: 3, stride: 2, device: device);
+        _conv = new SafeConv2d(inChannels, inChannels, kernelSize: 3, stride: 2, device: device);
         RegisterComponents();
     }
 
-    public Conv2d Conv => _conv;
+    public SafeConv2d Conv => _conv;
 
     public override Tensor forward(Tensor x)
     {
@@ -126,11 +126,11 @@ public sealed class Downsample2x : nn.Module<Tensor, Tensor>
 public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "norm1")] private readonly nn.Module<Tensor, Tensor> _norm1;
-    [ComponentName(Name = "conv1")] private readonly Conv2d _conv1;
+    [ComponentName(Name = "conv1")] private readonly SafeConv2d _conv1;
     [ComponentName(Name = "norm2")] private readonly nn.Module<Tensor, Tensor> _norm2;
-    [ComponentName(Name = "conv2")] private readonly Conv2d _conv2;
+    [ComponentName(Name = "conv2")] private readonly SafeConv2d _conv2;
     // The reference's nn.Identity when widths match: no parameters, so no state-dict entry.
-    [ComponentName(Name = "nin_shortcut")] private readonly Conv2d? _ninShortcut;
+    [ComponentName(Name = "nin_shortcut")] private readonly SafeConv2d? _ninShortcut;
     private readonly double _dropout;
 
     public ResnetBlock(long inChannels, long outChannels, double dropout, int normGroups, Device? device = null) : base(nameof(ResnetBlock))
@@ -138,12 +138,12 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
         InChannels = inChannels;
         OutChannels = outChannels;
         _norm1 = VaeOps.Normalize(inChannels, normGroups, device);
-        _conv1 = nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, device: device);
+        _conv1 = new SafeConv2d(inChannels, outChannels, kernelSize: 3, stride: 1, padding: 1, device: device);
         _norm2 = VaeOps.Normalize(outChannels, normGroups, device);
         _dropout = dropout > 1e-6 ? dropout : 0.0;
-        _conv2 = nn.Conv2d(outChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, device: device);
+        _conv2 = new SafeConv2d(outChannels, outChannels, kernelSize: 3, stride: 1, padding: 1, device: device);
         _ninShortcut = inChannels != outChannels
-            ? nn.Conv2d(inChannels, outChannels, kernel_size: 1, stride: 1, device: device)
+            ? new SafeConv2d(inChannels, outChannels, kernelSize: 1, stride: 1, device: device)
             : null;
         RegisterComponents();
     }
@@ -169,16 +169,16 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 public sealed class AttnBlock : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "norm")] private readonly nn.Module<Tensor, Tensor> _norm;
-    [ComponentName(Name = "qkv")] private readonly Conv2d _qkv;
-    [ComponentName(Name = "proj_out")] private readonly Conv2d _projOut;
+    [ComponentName(Name = "qkv")] private readonly SafeConv2d _qkv;
+    [ComponentName(Name = "proj_out")] private readonly SafeConv2d _projOut;
     private readonly long _c;
 
     public AttnBlock(long inChannels, int normGroups, Device? device = null) : base(nameof(AttnBlock))
     {
         _c = inChannels;
         _norm = VaeOps.Normalize(inChannels, normGroups, device);
-        _qkv = nn.Conv2d(inChannels, 3 * inChannels, kernel_size: 1, stride: 1, device: device);
-        _projOut = nn.Conv2d(inChannels, inChannels, kernel_size: 1, stride: 1, device: device);
+        _qkv = new SafeConv2d(inChannels, 3 * inChannels, kernelSize: 1, stride: 1, device: device);
+        _projOut = new SafeConv2d(inChannels, inChannels, kernelSize: 1, stride: 1, device: device);
         RegisterComponents();
     }
 
@@ -264,11 +264,11 @@ public sealed class MidBlock : nn.Module<Tensor, Tensor>
 /// <summary>Image [B, 3, H, W] in [-1, 1] to latent [B, Cvae, H/f, W/f], f = 2^(len(ch_mult)-1).</summary>
 public sealed class Encoder : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "conv_in")] private readonly Conv2d _convIn;
+    [ComponentName(Name = "conv_in")] private readonly SafeConv2d _convIn;
     [ComponentName(Name = "down")] private readonly ModuleList<EncoderDownLevel> _down;
     [ComponentName(Name = "mid")] private readonly MidBlock _mid;
     [ComponentName(Name = "norm_out")] private readonly nn.Module<Tensor, Tensor> _normOut;
-    [ComponentName(Name = "conv_out")] private readonly Conv2d _convOut;
+    [ComponentName(Name = "conv_out")] private readonly SafeConv2d _convOut;
     private readonly int _numResolutions;
     private readonly int _numResBlocks;
 
@@ -280,7 +280,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
         _numResBlocks = config.NumResBlocks;
 
         // 1. downsampling levels
-        _convIn = nn.Conv2d(config.InChannels, ch, kernel_size: 3, stride: 1, padding: 1, device: device);
+        _convIn = new SafeConv2d(config.InChannels, ch, kernelSize: 3, stride: 1, padding: 1, device: device);
         int[] inChMult = [1, .. config.ChMult];
         _down = new ModuleList<EncoderDownLevel>();
         long blockIn = ch;
@@ -305,7 +305,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
 
         // 3. end (double_z is only for KL-VAEs: always Cvae outputs here)
         _normOut = VaeOps.Normalize(blockIn, groups, device);
-        _convOut = nn.Conv2d(blockIn, config.Cvae, kernel_size: 3, stride: 1, padding: 1, device: device);
+        _convOut = new SafeConv2d(blockIn, config.Cvae, kernelSize: 3, stride: 1, padding: 1, device: device);
         RegisterComponents();
     }
 
@@ -333,11 +333,11 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
 /// <summary>Latent [B, Cvae, h, w] to image [B, 3, h*f, w*f] (not clamped; <see cref="VQVAE.FhatToImg"/> clamps).</summary>
 public sealed class Decoder : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "conv_in")] private readonly Conv2d _convIn;
+    [ComponentName(Name = "conv_in")] private readonly SafeConv2d _convIn;
     [ComponentName(Name = "mid")] private readonly MidBlock _mid;
     [ComponentName(Name = "up")] private readonly ModuleList<DecoderUpLevel> _up;
     [ComponentName(Name = "norm_out")] private readonly nn.Module<Tensor, Tensor> _normOut;
-    [ComponentName(Name = "conv_out")] private readonly Conv2d _convOut;
+    [ComponentName(Name = "conv_out")] private readonly SafeConv2d _convOut;
     private readonly int _numResolutions;
     private readonly int _numResBlocks;
 
@@ -350,7 +350,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
         long blockIn = ch * config.ChMult[_numResolutions - 1];
 
         // 1. z to block_in, middle
-        _convIn = nn.Conv2d(config.Cvae, blockIn, kernel_size: 3, stride: 1, padding: 1, device: device);
+        _convIn = new SafeConv2d(config.Cvae, blockIn, kernelSize: 3, stride: 1, padding: 1, device: device);
         _mid = new MidBlock(blockIn, config.Dropout, config.UsingMidSa, groups, device);
 
         // 2. upsampling levels, built from the lowest resolution up but stored by level index (up[0] is full size)
@@ -373,7 +373,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
 
         // 3. end
         _normOut = VaeOps.Normalize(blockIn, groups, device);
-        _convOut = nn.Conv2d(blockIn, config.InChannels, kernel_size: 3, stride: 1, padding: 1, device: device);
+        _convOut = new SafeConv2d(blockIn, config.InChannels, kernelSize: 3, stride: 1, padding: 1, device: device);
         RegisterComponents();
     }
 

@@ -41,7 +41,7 @@ public sealed class Phi : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor h_BChw)
     {
-        using var conv = F.conv2d(h_BChw, _weight, _bias, padding: [1, 1]);
+        using var conv = SafeConv2d.Conv(h_BChw, _weight, _bias, padding: 1);
         using var kept = h_BChw.mul(1 - ResiRatio);
         return kept.add(conv.mul_(ResiRatio));
     }

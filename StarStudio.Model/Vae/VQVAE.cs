@@ -21,8 +21,8 @@ public sealed class VQVAE : nn.Module<Tensor, bool, VqVaeOutput>
     [ComponentName(Name = "encoder")] private readonly Encoder _encoder;
     [ComponentName(Name = "decoder")] private readonly Decoder _decoder;
     [ComponentName(Name = "quantize")] private readonly VectorQuantizer2 _quantize;
-    [ComponentName(Name = "quant_conv")] private readonly Conv2d _quantConv;
-    [ComponentName(Name = "post_quant_conv")] private readonly Conv2d _postQuantConv;
+    [ComponentName(Name = "quant_conv")] private readonly SafeConv2d _quantConv;
+    [ComponentName(Name = "post_quant_conv")] private readonly SafeConv2d _postQuantConv;
 
     public const string EmaVocabHitKey = "quantize.ema_vocab_hit_SV";
 
@@ -35,8 +35,8 @@ public sealed class VQVAE : nn.Module<Tensor, bool, VqVaeOutput>
         _decoder = new Decoder(config, device);
         _quantize = new VectorQuantizer2(config, device);
         int ks = config.QuantConvKs;
-        _quantConv = nn.Conv2d(config.Cvae, config.Cvae, kernel_size: ks, stride: 1, padding: ks / 2, device: device);
-        _postQuantConv = nn.Conv2d(config.Cvae, config.Cvae, kernel_size: ks, stride: 1, padding: ks / 2, device: device);
+        _quantConv = new SafeConv2d(config.Cvae, config.Cvae, kernelSize: ks, stride: 1, padding: ks / 2, device: device);
+        _postQuantConv = new SafeConv2d(config.Cvae, config.Cvae, kernelSize: ks, stride: 1, padding: ks / 2, device: device);
         RegisterComponents();
 
         if (config.TestMode)
@@ -50,8 +50,8 @@ public sealed class VQVAE : nn.Module<Tensor, bool, VqVaeOutput>
     public Encoder Encoder => _encoder;
     public Decoder Decoder => _decoder;
     public VectorQuantizer2 Quantize => _quantize;
-    public Conv2d QuantConv => _quantConv;
-    public Conv2d PostQuantConv => _postQuantConv;
+    public SafeConv2d QuantConv => _quantConv;
+    public SafeConv2d PostQuantConv => _postQuantConv;
 
     /// <summary>Pixels per latent cell along one side.</summary>
     public int Downsample => Config.DownsampleFactor;
