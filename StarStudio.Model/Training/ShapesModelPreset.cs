@@ -64,6 +64,16 @@ public sealed record ShapesModelPreset
         Sampling = null,
     };
 
+    /// <summary>
+    /// The embedded design plus a learned absolute position per token (StarConfig.AbsolutePosEmb) next to RoPE: an
+    /// experiment on the "position 0%" and "too many blobs" failures (docs/MODEL_CARD.md).
+    /// </summary>
+    public static ShapesModelPreset ShapesAbsPos { get; } = Shapes with
+    {
+        Name = "shapes-abspos",
+        Star = Shapes.Star with { AbsolutePosEmb = true },
+    };
+
     /// <summary>A few-second twin for tests: 32x32 images, 4 scales, width 32.</summary>
     public static ShapesModelPreset Tiny { get; } = new()
     {
@@ -87,8 +97,9 @@ public sealed record ShapesModelPreset
         // shapes-fine: this design's name while it was experimental (its training folders still say so).
         "shapes" or "shapes-star" or "fine" or "shapes-fine" => Shapes,
         "coarse" or "shapes-coarse" => Coarse,
+        "abspos" or "shapes-abspos" => ShapesAbsPos,
         "tiny" or "shapes-tiny" => Tiny,
-        _ => throw new ArgumentException($"Unknown training preset '{name}' (shapes, shapes-coarse, tiny)."),
+        _ => throw new ArgumentException($"Unknown training preset '{name}' (shapes, shapes-abspos, shapes-coarse, tiny)."),
     };
 
     /// <summary>The word tokenizer over everything the caption grammar can say.</summary>

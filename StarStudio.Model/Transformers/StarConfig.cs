@@ -56,6 +56,13 @@ public sealed record StarConfig
     public bool RotaryPosEmb { get; init; } = true;
     /// <summary>Additive level embedding lvl_embed per scale (configs "lvl_emb": true).</summary>
     public bool AbsoluteLevelEmb { get; init; } = true;
+    /// <summary>
+    /// StarStudio's option, off in every released model: keep VAR's learned absolute position table pos_1LC even when
+    /// RoPE is on. RoPE only tells a token where the tokens it attends to lie relative to it; over a flat background
+    /// every coarser token carries the same value, so a token learns where it is only through the 1x1 token's
+    /// attention weight. "top left" and the 3x3 grid of ShapesWorld are absolute positions (docs/MODEL_CARD.md).
+    /// </summary>
+    public bool AbsolutePosEmb { get; init; }
     /// <summary>RoPE base. Released models: 10000 (configs, sample.py, demo); VAR.__init__ and build_vae_var default to 100.</summary>
     public double RopeTheta { get; init; } = 10000.0;
     /// <summary>

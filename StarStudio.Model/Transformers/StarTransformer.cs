@@ -24,7 +24,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     [ComponentName(Name = "word_embed")] readonly Linear _wordEmbed;
     [ComponentName(Name = "class_emb")] readonly EmbeddingTable _classEmb;
     [ComponentName(Name = "pos_start")] Parameter _posStart;
-    // 3. absolute positions only without RoPE; level embedding; shared AdaLN over levels (never in released models)
+    // 3. absolute positions (without RoPE, or with AbsolutePosEmb); level embedding; shared AdaLN over levels (never in released models)
     [ComponentName(Name = "pos_1LC")] Parameter? _pos1LC;
     [ComponentName(Name = "lvl_embed")] readonly EmbeddingTable? _lvlEmbed;
     [ComponentName(Name = "lvl_embed_proj")] readonly Linear? _lvlEmbedProj;
@@ -90,7 +90,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         _wordEmbed = Linear(config.Cvae, C, device: device);
         _classEmb = new EmbeddingTable(config.NumClasses + 1, C, device);
         _posStart = Owned.Parameter(empty([1, _firstL, C], device: device));
-        if (!config.RotaryPosEmb) _pos1LC = Owned.Parameter(empty([1, _L, C], device: device));
+        if (!config.RotaryPosEmb || config.AbsolutePosEmb) _pos1LC = Owned.Parameter(empty([1, _L, C], device: device));
         if (config.AbsoluteLevelEmb || config.SharedAln) _lvlEmbed = new EmbeddingTable(S, C, device);
         if (config.SharedAln)
         {
@@ -213,13 +213,13 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     }
 
     /// <summary>
-    /// The additive embedding of tokens [b, e): lvl_embed (when absolute_lvl_emb) plus pos_1LC (without RoPE), as the
-    /// reference's lvl_pos; null when neither applies.
+    /// The additive embedding of tokens [b, e): lvl_embed (when absolute_lvl_emb) plus pos_1LC (without RoPE, or with
+    /// StarConfig.AbsolutePosEmb), as the reference's lvl_pos; null when neither applies.
     /// </summary>
     Tensor? LevelPos(int b, int e)
     {
         Tensor? lp = null;
-        if (!_cfg.RotaryPosEmb) lp = _pos1LC!.narrow(1, b, e - b);
+        if (_pos1LC is not null) lp = _pos1LC.narrow(1, b, e - b);
         if (_cfg.AbsoluteLevelEmb)
         {
             var lv = _lvlEmbed!.forward(_lvl_1L.narrow(1, b, e - b));

@@ -219,4 +219,29 @@ public class StateDictTests
         Assert.DoesNotContain(sd.Keys, k => k.Contains("cross_attn"));
         Assert.Null(model.RopeTables.Cos);
     }
+
+    [Fact]
+    public void Star_AbsolutePosEmbAddsPos1LCNextToRope_SoAFlatMapsTokensDiffer()
+    {
+        // StarStudio's option (off in released models): a learned position per token as well as RoPE.
+        var cfg = TinyModels.Star() with { AbsolutePosEmb = true };
+        using var model = new StarTransformer(cfg);
+        Assert.Equal([1L, cfg.TotalTokens, cfg.Width], Actual(model)["pos_1LC"]);
+        Assert.NotNull(model.RopeTables.Cos);
+        using var plain = new StarTransformer(TinyModels.Star());
+        Assert.DoesNotContain("pos_1LC", Actual(plain).Keys);
+        // model.json keeps it (older manifests lack the key and read as off).
+        string json = System.Text.Json.JsonSerializer.Serialize(cfg, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions);
+        Assert.Contains("\"absolute_pos_emb\": true", json);
+        Assert.True(System.Text.Json.JsonSerializer.Deserialize<StarConfig>(json, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!.AbsolutePosEmb);
+        Assert.False(System.Text.Json.JsonSerializer.Deserialize<StarConfig>("{}", StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!.AbsolutePosEmb);
+
+        // The same latent at every position of scale 1: only the absolute positions tell its tokens apart.
+        int si = 1, l = cfg.PatchNums[si] * cfg.PatchNums[si];
+        using var flat = ones(1, l, cfg.Cvae);
+        using var withPos = model.ScaleInput(flat, si);
+        using var without = plain.ScaleInput(flat, si);
+        Assert.True(withPos[0, 0].allclose(withPos[0, 1]) is false, "positions must differ with absolute_pos_emb");
+        Assert.True(without[0, 0].allclose(without[0, 1]), "without it a flat map's tokens are one input");
+    }
 }
