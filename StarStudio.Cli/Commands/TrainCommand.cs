@@ -144,5 +144,6 @@ static class TrainCommand
     }
 
     static string Extra(TrainProgress pr) =>
-        string.Join(" ", pr.Metrics.Where(kv => kv.Key is not "grad_norm").Select(kv => $"{kv.Key} {kv.Value.ToString("G4", CultureInfo.InvariantCulture)}"));
+        string.Join(" ", pr.Metrics.Where(kv => kv.Key is not ("grad_norm" or TrainerBase.SkippedMetric)).Select(kv => $"{kv.Key} {kv.Value.ToString("G4", CultureInfo.InvariantCulture)}"))
+        + (pr.SkippedUpdates > 0 ? $" skipped {pr.SkippedUpdates} (non-finite gradient)" : "");
 }

@@ -58,6 +58,9 @@ public enum ScaleLossWeighting
 /// <summary>One logged step: the loss and named extra metrics.</summary>
 public sealed record StepResult(double Loss, IReadOnlyDictionary<string, double> Metrics);
 
-/// <summary>What a progress display needs after each step.</summary>
+/// <summary>
+/// What a progress display needs after each step. SkippedUpdates: updates AdamW left out in this run because their
+/// gradient was not finite (AdamW.ClipGradNorm); a display should say so when it is not 0.
+/// </summary>
 public sealed record TrainProgress(string Stage, int Step, int TotalSteps, double Loss, double SmoothedLoss, double Lr,
-    IReadOnlyDictionary<string, double> Metrics, TimeSpan Elapsed, TimeSpan? Eta, string? Message = null);
+    IReadOnlyDictionary<string, double> Metrics, TimeSpan Elapsed, TimeSpan? Eta, string? Message = null, long SkippedUpdates = 0);

@@ -46,6 +46,9 @@ public abstract class TrainerBase : IDisposable
     protected abstract IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules { get; }
     protected abstract AdamW Optimizer { get; }
 
+    /// <summary>losses.csv column: 1 where AdamW skipped the step's update because its gradient was not finite.</summary>
+    public const string SkippedMetric = "update_skipped";
+
     /// <summary>One optimizer step at 0-based step index (forward, backward, clip, AdamW).</summary>
     protected abstract StepResult TrainStep(int step, double lr);
 
@@ -153,13 +156,17 @@ public abstract class TrainerBase : IDisposable
             double lr = Options.LrAt(Step);
             var t0 = clock.Elapsed.TotalSeconds;
             manual_seed(StepSeed(Step));
+            long skippedBefore = Optimizer.SkippedSteps;
             var result = TrainStep(Step, lr);
+            // losses.csv marks the steps whose update was skipped (a non-finite gradient) so a curve can be read right.
+            result = result with { Metrics = new Dictionary<string, double>(result.Metrics) { [SkippedMetric] = Optimizer.SkippedSteps - skippedBefore } };
             Log.Add(Step, result, lr, clock.Elapsed.TotalSeconds - t0);
             smoothed = double.IsNaN(smoothed) ? result.Loss : 0.95 * smoothed + 0.05 * result.Loss;
             Step++;
             double perStep = clock.Elapsed.TotalSeconds / (Step - startStep);
             progress?.Invoke(new TrainProgress(Stage, Step, Options.Steps, result.Loss, smoothed, lr, result.Metrics,
-                TimeSpan.FromSeconds(_secondsBefore + clock.Elapsed.TotalSeconds), TimeSpan.FromSeconds(perStep * (stop - Step))));
+                TimeSpan.FromSeconds(_secondsBefore + clock.Elapsed.TotalSeconds), TimeSpan.FromSeconds(perStep * (stop - Step)),
+                SkippedUpdates: Optimizer.SkippedSteps));
             if (Step % Options.CheckpointEvery == 0 || Step == stop)
             {
                 SaveCheckpoint(clock.Elapsed.TotalSeconds);

@@ -40,6 +40,36 @@ public sealed class TrainingTests : IDisposable
         Assert.Equal(1, opt.StepCount);
     }
 
+    [Fact]
+    public void AdamW_SkipsAnUpdateWhoseGradientIsNotFiniteAndCountsIt()
+    {
+        using var p = new TorchSharp.Modules.Parameter(tensor(new float[] { 1f, 1f }, [1, 2]));
+        using var opt = new AdamW([("w", p)], beta1: 0.9, beta2: 0.95, eps: 0, weightDecay: 0.1, noDecay: (_, _) => false);
+        p.grad = tensor(new float[] { float.NaN, 0.5f }, [1, 2]);
+        Assert.True(double.IsNaN(opt.ClipGradNorm(1.0)));
+        opt.Step(0.1);
+        Assert.Equal([1f, 1f], p.data<float>().ToArray());
+        Assert.Equal((0L, 1L), (opt.StepCount, opt.SkippedSteps));
+        p.grad = tensor(new float[] { 0.5f, -0.5f }, [1, 2]);
+        opt.ClipGradNorm(0);
+        opt.Step(0.1);
+        Assert.Equal(0.89f, p.data<float>()[0], 1e-6f); // the first real update, as in the hand-derived test
+        Assert.Equal((1L, 1L), (opt.StepCount, opt.SkippedSteps));
+    }
+
+    [Fact]
+    public void Trainer_ReportsAndLogsEveryUpdateItSkips()
+    {
+        // A diverged model (one weight NaN): every gradient is non-finite, so every update is skipped and said so.
+        using var trainer = new VqVaeTrainer(Options("vqvae", "nan", 3));
+        using (no_grad()) trainer.Vae.named_parameters().First(p => p.name == "decoder.conv_out.weight").parameter.view(-1)[0] = float.NaN;
+        var seen = new List<long>();
+        trainer.Run(pr => seen.Add(pr.SkippedUpdates));
+        Assert.Equal([1L, 2, 3], seen);
+        Assert.Equal([(0, 1.0), (1, 1.0), (2, 1.0)], trainer.Log.Metric(TrainerBase.SkippedMetric));
+        Assert.Contains(TrainerBase.SkippedMetric, File.ReadLines(trainer.Log.Path).First());
+    }
+
     [Theory]
     [InlineData("shapes", 16, 530)]
     [InlineData("shapes-coarse", 8, 130)]
