@@ -24,6 +24,6 @@ log="$(mktemp)"
 if ! dotnet test StarStudio.Tests/StarStudio.Tests.csproj -c Release --no-build --logger "console;verbosity=normal" 2>&1 | tee "$log"; then
   # Repeat the failures at the end, where a CI log's tail shows them.
   echo "test.sh: failed tests (repeated from above):"
-  grep -A3 -E '^\s+Failed [A-Za-z]' "$log" | grep -v -E 'Stack Trace|^--$' || true
+  awk '/^ +Failed [A-Za-z]/ { show = 1 } /^ +Stack Trace:/ { show = 0 } show' "$log"
   exit 1
 fi

@@ -13,6 +13,9 @@ namespace StarStudio.Tests.Web;
 [Collection(TorchStateCollection.Name)]
 public sealed class CompareTests : PageTestContext
 {
+    /// <summary>The status must say Done; otherwise the whole status (a failure's full message) is the assertion's message.</summary>
+    static void AssertDone(string status) => Assert.True(status.StartsWith("Done", StringComparison.Ordinal), $"status: {status}");
+
     /// <summary>Second path: each column alone through the pipeline, compared scale by scale.</summary>
     static int? FirstDivergenceByHand(IReadOnlyList<GenerationRequest> requests)
     {
@@ -31,7 +34,7 @@ public sealed class CompareTests : PageTestContext
         var cut = Render<Compare>();
         cut.InvokeAsync(() => { cut.Instance.Prompt = "a red circle"; cut.Instance.Seed = 5; });
         cut.Find("#cmp-run").Click();
-        cut.WaitForAssertion(() => Assert.StartsWith("Done", cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
+        cut.WaitForAssertion(() => AssertDone(cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
         Assert.Equal(2, HostFixture.History.Count());
     }
 
@@ -41,7 +44,7 @@ public sealed class CompareTests : PageTestContext
         var cut = Render<Compare>();
         cut.InvokeAsync(() => { cut.Instance.Prompt = "a red circle"; cut.Instance.Seed = 5; });
         cut.Find("#cmp-run").Click();
-        cut.WaitForAssertion(() => Assert.StartsWith("Done", cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
+        cut.WaitForAssertion(() => AssertDone(cut.Find("#cmp-status").TextContent), TimeSpan.FromSeconds(30));
 
         // In step: scale k of both columns before scale k+1 of either.
         var keys = JSInterop.InvocationsNow().Where(i => i.Identifier == "starstudio.put").Select(i => (string)i.Arguments[0]!).ToArray();
