@@ -23,6 +23,19 @@ public sealed record EvalSettings
     /// <summary>Prompts per generation batch (rows are independent: per-row seeds).</summary>
     public int Batch { get; init; } = 25;
 
+    /// <summary>
+    /// The generation request of held-out prompts <paramref name="rows"/> (prompt i with seed Seed + i), without
+    /// previews; <paramref name="prefix"/> hands the pipeline given tokens of the first scales (ScaleDiagnosis).
+    /// </summary>
+    public GenerationRequest Request(IReadOnlyList<HeldOutPrompt> prompts, IReadOnlyList<int> rows, IReadOnlyList<IReadOnlyList<int[]>>? prefix = null) => new()
+    {
+        Prompts = [.. rows.Select(i => prompts[i].Prompt)],
+        Seeds = [.. rows.Select(i => Seed + i)],
+        Cfg = Cfg, TopK = TopK, TopP = TopP, MoreSmooth = MoreSmooth,
+        StableSampling = Stable, StableSamplerVersion = StableVersion,
+        Previews = PreviewMode.None, PrefixTokens = prefix,
+    };
+
     public override string ToString() =>
         $"cfg {Cfg}, top-k {TopK}, top-p {TopP}, more-smooth {(MoreSmooth ? "on" : "off")}, {(Stable ? $"stable sampler ({StableVersion})" : "standard sampler")}";
 }
@@ -45,13 +58,7 @@ public static class ModelEvaluation
         {
             cancellationToken.ThrowIfCancellationRequested();
             var chunk = prompts.Skip(start).Take(settings.Batch).ToList();
-            var request = new GenerationRequest
-            {
-                Prompts = [.. chunk.Select(p => p.Prompt)],
-                Seeds = [.. Enumerable.Range(start, chunk.Count).Select(i => settings.Seed + i)],
-                Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP, MoreSmooth = settings.MoreSmooth,
-                StableSampling = settings.Stable, StableSamplerVersion = settings.StableVersion, Previews = PreviewMode.None,
-            };
+            var request = settings.Request(prompts, [.. Enumerable.Range(start, chunk.Count)]);
             var last = pipeline.Generate(request, cancellationToken).Last();
             for (int i = 0; i < chunk.Count; i++)
             {

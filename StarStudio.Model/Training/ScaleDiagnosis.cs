@@ -52,14 +52,7 @@ public static class ScaleDiagnosis
                 var rowsOfChunk = Enumerable.Range(start, Math.Min(settings.Batch, prompts.Count - start)).ToList();
                 var prefix = given == 0 ? null : Enumerable.Range(0, given)
                     .Select(si => (IReadOnlyList<int[]>)[.. rowsOfChunk.Select(i => truth[i][si])]).ToList();
-                var request = new GenerationRequest
-                {
-                    Prompts = [.. rowsOfChunk.Select(i => prompts[i].Prompt)],
-                    Seeds = [.. rowsOfChunk.Select(i => settings.Seed + i)],
-                    Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP, MoreSmooth = settings.MoreSmooth,
-                    StableSampling = settings.Stable, StableSamplerVersion = settings.StableVersion,
-                    Previews = PreviewMode.None, PrefixTokens = prefix,
-                };
+                var request = settings.Request(prompts, rowsOfChunk, prefix);
                 if (given < S)
                 {
                     // Greedy (top-1 of the guided distribution) prediction of scale `given`; the run stops there.
