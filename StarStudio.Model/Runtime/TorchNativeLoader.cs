@@ -43,17 +43,18 @@ public static class TorchNativeLoader
     }
 
     /// <summary>
-    /// libtorch 2.10's oneDNN convolution backward returns non-finite gradients at random on AVX-512 machines of this
-    /// project's kind (AMD EPYC with AVX-512 BF16; measured 2026-12-07: an 8 -> 3 channel 3x3 conv over 8x64x64 gave
-    /// NaN gradients in 4 of 5 tries, never with oneDNN held to AVX2), which turned every VQ-VAE training step into NaN.
-    /// oneDNN reads ONEDNN_MAX_CPU_ISA once, when torch first runs a kernel, from the native environment, so it is set
-    /// there (setenv; .NET's own environment block is not the C library's) unless the user chose a value.
+    /// libtorch 2.10's oneDNN convolution backward returns wrong (at times NaN) input gradients on machines of this
+    /// project's kind (AMD EPYC with AVX-512 BF16) when a conv's output channels are not a multiple of oneDNN's
+    /// channel block: 16 with AVX-512, 8 with AVX2. Vae.SafeConv2d is the fix (it pads the channels); holding oneDNN to
+    /// AVX2 was the first mitigation and stays, as it costs no measurable speed here. oneDNN reads ONEDNN_MAX_CPU_ISA
+    /// once, when torch first runs a kernel, from the native environment, so it is set there (setenv; .NET's own
+    /// environment block is not the C library's) unless the user chose a value.
     /// </summary>
     static void HoldCpuKernelsToAvx2()
     {
         if (!OperatingSystem.IsLinux()) return;
         // oneDNN runs the convolutions; MKL the matrix products of their fallback path (a 4 -> 4 conv at 8x8 gave NaN
-        // gradients in 1 of 8 tries until MKL too was held to AVX2).
+        // gradients in 1 of 8 tries until MKL too was held to AVX2: most likely the same channel-block bug).
         foreach (var (name, value) in new[] { ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2") })
         {
             if (Environment.GetEnvironmentVariable(name) is not null) continue;
