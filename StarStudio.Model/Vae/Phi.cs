@@ -24,12 +24,7 @@ public sealed class Phi : nn.Module<Tensor, Tensor>
         _weight = (Parameter)nn.Parameter(empty([embedDim, embedDim, ks, ks], device: device)).DetachFromDisposeScope();
         _bias = (Parameter)nn.Parameter(empty([embedDim], device: device)).DetachFromDisposeScope();
         // nn.Conv2d's default initialisation, so an untrained Phi behaves like the reference's.
-        using (no_grad())
-        {
-            nn.init.kaiming_uniform_(_weight, a: Math.Sqrt(5));
-            double bound = 1.0 / Math.Sqrt(embedDim * ks * ks);
-            nn.init.uniform_(_bias, -bound, bound);
-        }
+        SafeConv2d.InitLikeConv2d(_weight, _bias);
         RegisterComponents();
     }
 

@@ -33,17 +33,18 @@ public sealed class SafeConv2d : nn.Module<Tensor, Tensor>
         (_stride, _padding) = (stride, padding);
         _weight = (Parameter)nn.Parameter(empty([outChannels, inChannels, kernelSize, kernelSize], device: device)).DetachFromDisposeScope();
         if (bias) _bias = (Parameter)nn.Parameter(empty([outChannels], device: device)).DetachFromDisposeScope();
-        // nn.Conv2d.reset_parameters: kaiming_uniform_(a = sqrt(5)), then the bias uniform in +-1/sqrt(fan_in).
-        using (no_grad())
-        {
-            nn.init.kaiming_uniform_(_weight, a: Math.Sqrt(5));
-            if (_bias is not null)
-            {
-                double bound = 1.0 / Math.Sqrt(inChannels * kernelSize * kernelSize);
-                nn.init.uniform_(_bias, -bound, bound);
-            }
-        }
+        InitLikeConv2d(_weight, _bias);
         RegisterComponents();
+    }
+
+    /// <summary>nn.Conv2d.reset_parameters: kaiming_uniform_(a = sqrt(5)), then the bias uniform in +-1/sqrt(fan_in).</summary>
+    internal static void InitLikeConv2d(Tensor weight, Tensor? bias)
+    {
+        using var _ = no_grad();
+        nn.init.kaiming_uniform_(weight, a: Math.Sqrt(5));
+        if (bias is null) return;
+        double bound = 1.0 / Math.Sqrt(weight.shape[1] * weight.shape[2] * weight.shape[3]);
+        nn.init.uniform_(bias, -bound, bound);
     }
 
     public Parameter Weight => _weight;
