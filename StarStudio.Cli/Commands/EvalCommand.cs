@@ -33,11 +33,12 @@ static class EvalCommand
         var preset = new Option<string>("--preset") { Description = "With --vqvae-run: the run's training preset.", DefaultValueFactory = _ => "shapes" };
         var diagnose = new Option<bool>("--by-scale") { Description = "Where the model loses the picture: for k = 0..S, hand it the ground truth's first k scales, then score its greedy guess of scale k (all tokens, and the detail tokens that are not the plain code) and ShapesEval of what it generates from there." };
         var sheet = new Option<string>("--by-scale-sheet") { Description = "With --by-scale: PNG of the first 8 prompts, one row per k (the ground truth on top).", DefaultValueFactory = _ => "eval_by_scale.png" };
+        var truthJitter = new Option<float>("--truth-jitter") { Description = "Offsets of the ground-truth scenes (--tokenizer-ceiling, --by-scale, the failure grid's truth): 1 = ShapesWorld's full play, 0 = every object at its cell's centre (the shapes-centred preset's generator data).", DefaultValueFactory = _ => 1f };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable with both schedules, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
         var cmd = new Command("eval", "ShapesEval: generate held-out ShapesWorld prompts and check every claim (per-category accuracy, time per image, failure grid).");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, version, seed, dataSeed, batch, failures, latency, compare, diagnose, sheet, groundTruth, ceiling, vqvaeRun, preset }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { count, cfg, topK, topP, smooth, stable, version, seed, dataSeed, batch, failures, latency, compare, diagnose, sheet, groundTruth, ceiling, vqvaeRun, preset, truthJitter }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
             if (p.GetValue(groundTruth))
@@ -56,7 +57,7 @@ static class EvalCommand
                 using var runVae = p.GetValue(vqvaeRun) is { } run ? VqVaeTrainer.LoadTrained(run, ShapesModelPreset.ByName(p.GetValue(preset)!)) : null;
                 using var ceilingModel = runVae is null ? models.Load(p) : null;
                 var vae = runVae ?? ceilingModel!.Vae;
-                var ceilingPrompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, vae.Config.ImageSide).HeldOutPrompts(n);
+                var ceilingPrompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, vae.Config.ImageSide, p.GetValue(truthJitter)).HeldOutPrompts(n);
                 AnsiConsole.MarkupLine($"[grey]{Markup.Escape(p.GetValue(vqvaeRun) ?? ceilingModel!.Name)}: VQ-VAE reconstructions of {n} ground-truth renders[/]");
                 var ceilingReport = ModelEvaluation.TokenizerCeiling(vae, ceilingPrompts, p.GetValue(batch));
                 PrintTable(ceilingReport);
@@ -66,7 +67,7 @@ static class EvalCommand
             using var model = models.Load(p);
             if (!model.Limits.TextConditional) throw new ArgumentException("ShapesEval needs a text-conditional (STAR) model.");
             int side = model.Vae.Config.ImageSide;
-            var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side).HeldOutPrompts(n);
+            var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, side, p.GetValue(truthJitter)).HeldOutPrompts(n);
             // Options not given fall back to the model's recommended settings (model.json "sampling"), as in the app.
             var d = model.Recommended ?? SamplingDefaults.General;
             var baseSettings = new EvalSettings

@@ -99,6 +99,10 @@ public sealed record Scene
     public PaletteColor Background { get; }
     public IReadOnlyList<ShapeObject> Objects { get; }
 
+    /// <summary>The same scene with every object's jitter multiplied by <paramref name="factor"/> (0 centres them all).</summary>
+    public Scene WithJitterScaled(float factor) => factor == 1f ? this
+        : new Scene(Background, [.. Objects.Select(o => o with { JitterX = o.JitterX * factor, JitterY = o.JitterY * factor })]);
+
     public bool Equals(Scene? other) =>
         other is not null && Background == other.Background && Objects.SequenceEqual(other.Objects);
 

@@ -86,18 +86,25 @@ public sealed class ShapesDataset
     static readonly ShapeKind[] s_shapes = Enum.GetValues<ShapeKind>();
     static readonly EvalCategory[] s_categories = Enum.GetValues<EvalCategory>();
 
-    public ShapesDataset(int seed, ShapesSplit split, int imageSize = ShapesRenderer.DefaultSize)
+    /// <param name="jitter">Scales every object's drawn offset from its cell's centre: 1 = ShapesWorld's full play,
+    /// 0 = every object exactly at its cell's centre. The scenes are otherwise the same (the offsets are drawn either way).</param>
+    public ShapesDataset(int seed, ShapesSplit split, int imageSize = ShapesRenderer.DefaultSize, float jitter = 1f)
     {
         if (imageSize is < ShapesRenderer.MinSize or > ShapesRenderer.MaxSize)
             throw new ArgumentOutOfRangeException(nameof(imageSize), $"image size {imageSize} must lie in {ShapesRenderer.MinSize}..{ShapesRenderer.MaxSize}");
+        if (!float.IsFinite(jitter) || jitter is < 0 or > 1)
+            throw new ArgumentOutOfRangeException(nameof(jitter), $"jitter {jitter} must lie in [0, 1]");
         Seed = seed;
         Split = split;
         ImageSize = imageSize;
+        Jitter = jitter;
     }
 
     public int Seed { get; }
     public ShapesSplit Split { get; }
     public int ImageSize { get; }
+    /// <summary>Share of ShapesWorld's play by which objects move from their cells' centres (see the constructor).</summary>
+    public float Jitter { get; }
 
     /// <summary>Sample i: scene, caption and rendered image, all determined by (seed, split, i).</summary>
     public ShapesSample Sample(int index)
@@ -118,7 +125,7 @@ public sealed class ShapesDataset
         Scene scene;
         do scene = RandomScene(rng, n);
         while (IsHeldOut(scene) != (Split == ShapesSplit.HeldOut));
-        return (scene, CaptionGrammar.DescribeWithClaims(scene, rng));
+        return (scene.WithJitterScaled(Jitter), CaptionGrammar.DescribeWithClaims(scene, rng));
     }
 
     /// <summary>Which held-out rule a scene breaks ("A: red triangle", ...), or null for a training scene.</summary>
@@ -157,7 +164,7 @@ public sealed class ShapesDataset
             if (!IsHeldOut(scene))
                 throw new InvalidOperationException($"internal error: {category} scene {scene} is not held out");
             var caption = CaptionGrammar.DescribeWithClaims(scene, rng, options);
-            prompts.Add(new HeldOutPrompt(category, caption.Text, caption.Claims, scene));
+            prompts.Add(new HeldOutPrompt(category, caption.Text, caption.Claims, scene.WithJitterScaled(Jitter)));
         }
         return prompts;
     }

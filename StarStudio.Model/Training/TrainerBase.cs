@@ -29,8 +29,15 @@ public abstract class TrainerBase : IDisposable
         StageFolder = Path.Combine(options.RunFolder, stage);
         Directory.CreateDirectory(StageFolder);
         Log = new LossLog(Path.Combine(StageFolder, LossFile));
-        Train = new ShapesDataset((int)(options.Seed & 0x7fffffff), ShapesSplit.Train, Preset.ImageSize);
+        Train = new ShapesDataset((int)(options.Seed & 0x7fffffff), ShapesSplit.Train, Preset.ImageSize, DataJitter(stage, Preset));
     }
+
+    /// <summary>
+    /// Jitter of a stage's training pictures: the VQ-VAE always learns from the full play (a tokenizer for every
+    /// picture), the STAR and sampler stages from the preset's <see cref="ShapesModelPreset.GeneratorJitter"/>.
+    /// </summary>
+    public static float DataJitter(string stage, ShapesModelPreset preset) =>
+        stage == VqVaeTrainer.StageName ? 1f : preset.GeneratorJitter;
 
     public string Stage { get; }
     public TrainOptions Options { get; }

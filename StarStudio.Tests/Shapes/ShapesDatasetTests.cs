@@ -44,6 +44,44 @@ public class ShapesDatasetTests
     }
 
     [Fact]
+    public void Jitter_ScalesOnlyTheOffsets_ZeroCentresEveryObject()
+    {
+        var full = new ShapesDataset(42, ShapesSplit.Train);
+        var centred = new ShapesDataset(42, ShapesSplit.Train, jitter: 0f);
+        var half = new ShapesDataset(42, ShapesSplit.Train, jitter: 0.5f);
+        int moved = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            var (a, captionA) = full.SceneAndCaption(i);
+            var (c, captionC) = centred.SceneAndCaption(i);
+            var h = half.SceneAndCaption(i).Scene;
+            // Same scene and caption, only the offsets differ.
+            Assert.Equal(captionA.Text, captionC.Text);
+            Assert.Equal(a.Background, c.Background);
+            Assert.Equal(a.Objects.Select(o => (o.Shape, o.Color, o.Size, o.Cell)), c.Objects.Select(o => (o.Shape, o.Color, o.Size, o.Cell)));
+            Assert.All(c.Objects, o => Assert.True(o.JitterX == 0 && o.JitterY == 0, $"sample {i}: {o} is not centred"));
+            for (int k = 0; k < a.Objects.Count; k++)
+            {
+                Assert.Equal(a.Objects[k].JitterX * 0.5f, h.Objects[k].JitterX);
+                if (Math.Abs(a.Objects[k].JitterX) > 0.1f) moved++;
+            }
+        }
+        Assert.True(moved > 100, $"only {moved} objects of the full-jitter scenes are off centre");
+        // A centred object sits in the middle of its cell: its box is symmetric about the cell's centre.
+        var obj = centred.SceneAndCaption(3).Scene.Objects[0];
+        var box = ShapesRenderer.ObjectBox(obj, 64);
+        Assert.Equal((obj.Cell.Col + 0.5f) * 64 / 3f, (box.Left + box.Right) / 2, 3);
+        Assert.Equal((obj.Cell.Row + 0.5f) * 64 / 3f, (box.Top + box.Bottom) / 2, 3);
+        // The held-out prompts keep their text and claims; only their ground-truth scenes are centred.
+        var prompts = new ShapesDataset(0, ShapesSplit.HeldOut).HeldOutPrompts(30);
+        var centredPrompts = new ShapesDataset(0, ShapesSplit.HeldOut, jitter: 0f).HeldOutPrompts(30);
+        Assert.Equal(prompts.Select(p => p.Prompt), centredPrompts.Select(p => p.Prompt));
+        Assert.All(centredPrompts, p => Assert.All(p.Scene.Objects, o => Assert.Equal(0f, o.JitterY)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ShapesDataset(0, ShapesSplit.Train, jitter: 1.5f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ShapesDataset(0, ShapesSplit.Train, jitter: float.NaN));
+    }
+
+    [Fact]
     public void TrainAndValidation_NeverContainHeldOutCombinations()
     {
         foreach (var split in new[] { ShapesSplit.Train, ShapesSplit.Validation })

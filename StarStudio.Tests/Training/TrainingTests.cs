@@ -85,6 +85,17 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void DataJitter_TheVqVaeLearnsEveryOffset_TheGeneratorStagesThePresets()
+    {
+        var centred = ShapesModelPreset.ByName("shapes-centred");
+        Assert.Equal(ShapesModelPreset.Shapes with { Name = centred.Name, GeneratorJitter = 0f }, centred);
+        Assert.Equal(1f, TrainerBase.DataJitter(VqVaeTrainer.StageName, centred));
+        Assert.Equal(0f, TrainerBase.DataJitter(StarTrainer.StageName, centred));
+        Assert.Equal(0f, TrainerBase.DataJitter(SamplerTrainer.StageName, centred));
+        Assert.Equal(1f, TrainerBase.DataJitter(StarTrainer.StageName, ShapesModelPreset.Tiny));
+    }
+
+    [Fact]
     public void ObjectWeights_WeighPixelsThatDifferFromThePicturesBackground()
     {
         // A 4x4 blue picture with a red 2x2 square and one pixel of slightly different blue (below the threshold).
