@@ -148,6 +148,7 @@ static class EvalCommand
         Console.WriteLine(r.Table.ToMarkdown());
         Console.WriteLine("claims that held: " + string.Join(", ", ShapesEvaluator.ClaimRates(r.Results)
             .Select(c => $"{c.Kind.ToString().ToLowerInvariant()} {c.Held}/{c.Total} ({100.0 * c.Held / c.Total:F1}%)")));
+        Console.WriteLine(ShapesEvaluator.ObjectCounts(r.Results));
     }
 
     static void PrintDiagnosis(ScaleDiagnosisReport d)

@@ -430,6 +430,25 @@ public static class ShapesEvaluator
             .Select(g => (g.Key, g.Count(), g.Count(v => v.Passed)))];
 
     /// <summary>
+    /// Objects found in each picture against the objects its prompt asks for (counts included): how many pictures hold
+    /// fewer, exactly as many, or more, and how many objects are found per object asked. A generator that scatters
+    /// an object over several places ("too many blobs") shows up as More, whatever else fails.
+    /// </summary>
+    public static ObjectCountSummary ObjectCounts(IEnumerable<PromptEvaluation> results)
+    {
+        int fewer = 0, same = 0, more = 0;
+        long found = 0, asked = 0;
+        foreach (var r in results)
+        {
+            int want = r.Prompt.Claims.Objects.Sum(o => o.Count), got = r.Result.Detected.Objects.Count;
+            if (got < want) fewer++; else if (got == want) same++; else more++;
+            found += got;
+            asked += want;
+        }
+        return new ObjectCountSummary(fewer, same, more, asked == 0 ? double.NaN : (double)found / asked);
+    }
+
+    /// <summary>
     /// Scores the evaluator itself: n held-out prompts (categories in turn) rendered exactly by the renderer, each
     /// judged against the claims parsed back from its prompt text. A sound evaluator passes nearly all of them.
     /// </summary>
@@ -437,6 +456,17 @@ public static class ShapesEvaluator
     {
         var prompts = new ShapesDataset(seed, ShapesSplit.HeldOut, imageSize).HeldOutPrompts(n);
         return Table(Run(prompts, p => ShapesRenderer.Render(p.Scene, imageSize)));
+    }
+}
+
+/// <summary>Pictures with fewer, as many and more objects than their prompts ask for; objects found per object asked.</summary>
+public sealed record ObjectCountSummary(int Fewer, int Same, int More, double FoundPerAsked)
+{
+    public override string ToString()
+    {
+        int n = Math.Max(1, Fewer + Same + More);
+        return $"objects found against asked: as many {Same} ({100.0 * Same / n:F1}%), more {More} ({100.0 * More / n:F1}%), "
+            + $"fewer {Fewer} ({100.0 * Fewer / n:F1}%); {FoundPerAsked:F2} found per object asked";
     }
 }
 

@@ -16,6 +16,27 @@ public class ShapesEvaluatorTests
     }
 
     [Fact]
+    public void ObjectCounts_TellTooManyFromTooFewObjects()
+    {
+        // Ground truth: every picture holds exactly what its prompt asks for.
+        var truth = ShapesEvaluator.Run(Prompts.Take(30), p => ShapesRenderer.Render(p.Scene));
+        var exact = ShapesEvaluator.ObjectCounts(truth);
+        Assert.Equal((0, 30, 0, 1.0), (exact.Fewer, exact.Same, exact.More, exact.FoundPerAsked));
+        // One prompt's picture drawn with two extra objects, another's with one of its objects missing.
+        var single = Prompts.First(p => p.Scene.Objects.Count == 1);
+        var pair = Prompts.First(p => p.Scene.Objects.Count == 2);
+        var o = single.Scene.Objects[0];
+        var free = Enumerable.Range(0, 9).Where(c => c != o.Cell.Index).Take(2).Select(GridCell.FromIndex).ToList();
+        var crowded = new Scene(single.Scene.Background, [o, o with { Cell = free[0] }, o with { Cell = free[1] }]);
+        var sparse = new Scene(pair.Scene.Background, [pair.Scene.Objects[0]]);
+        var drawn = ShapesEvaluator.Run([single, pair], p => ShapesRenderer.Render(p == single ? crowded : sparse));
+        var counts = ShapesEvaluator.ObjectCounts(drawn);
+        Assert.Equal((1, 0, 1), (counts.Fewer, counts.Same, counts.More));
+        Assert.Equal(4.0 / 3, counts.FoundPerAsked, 6);
+        Assert.Contains("more 1 (50.0%)", counts.ToString());
+    }
+
+    [Fact]
     public void Detect_ReadsRenderedScenesBackExactly()
     {
         var ds = new ShapesDataset(5, ShapesSplit.Train);
