@@ -11,7 +11,7 @@ static class TrainCommand
     sealed class StageOptions
     {
         public readonly Option<string> Run = new("--run") { Description = "Run folder (checkpoints, losses.csv, loss_curve.png, sample grids per stage).", DefaultValueFactory = _ => Path.Combine("runs", "shapes") };
-        public readonly Option<string> Preset = new("--preset") { Description = "Model sizes: shapes (the embedded model), shapes-abspos (it with absolute positions), shapes-centred (its generator trained on centred objects), shapes-coarse (its 8x predecessor) or tiny.", DefaultValueFactory = _ => "shapes" };
+        public readonly Option<string> Preset = new("--preset") { Description = $"Model sizes: {ShapesModelPreset.Catalogue}.", DefaultValueFactory = _ => "shapes" };
         public readonly Option<int?> Steps = new("--steps") { Description = "Total steps of the stage (resumed runs continue up to it)." };
         public readonly Option<int?> Batch = new("--batch") { Description = "Batch size." };
         public readonly Option<double?> Lr = new("--lr") { Description = "Peak learning rate." };
@@ -21,7 +21,7 @@ static class TrainCommand
         public readonly Option<int?> MaxSteps = new("--max-steps") { Description = "Stop after this many steps of this invocation (resume later)." };
         public readonly Option<bool> Fresh = new("--fresh") { Description = "Ignore an existing checkpoint and start the stage over." };
         public readonly Option<int?> Warmup = new("--warmup") { Description = "Linear warm-up steps of the learning rate." };
-        public readonly Option<ScaleLossWeighting?> ScaleWeighting = new("--scale-weighting") { Description = "STAR loss over scales: Uniform (every token alike, as VAR/STAR) or PerScale (every scale alike)." };
+        public readonly Option<ScaleLossWeighting?> ScaleWeighting = new("--scale-weighting") { Description = "Loss over scales (star and sampler stages): Uniform (every token alike, as VAR/STAR) or PerScale (every scale alike)." };
         public readonly Option<double?> PromptProbe = new("--prompt-probe") { Description = "STAR stage: weight of the prompt-facts loss that keeps the text encoder informative (0 = off)." };
         public readonly Option<int> Threads = new("--threads") { Description = "CPU threads for torch (0 = torch's default); 1 was 4-7x faster than 2 on a busy 2-core machine.", DefaultValueFactory = _ => 1 };
 
@@ -88,7 +88,7 @@ static class TrainCommand
 
         var export = new Command("export", "Write the trained stages of a run as a model folder (model.json + safetensors + vocab).");
         var exportRun = new Option<string>("--run") { Description = "Run folder.", DefaultValueFactory = _ => Path.Combine("runs", "shapes") };
-        var exportPreset = new Option<string>("--preset") { Description = "Model sizes: shapes, shapes-abspos, shapes-centred, shapes-coarse or tiny.", DefaultValueFactory = _ => "shapes" };
+        var exportPreset = new Option<string>("--preset") { Description = $"Model sizes: {ShapesModelPreset.Catalogue}.", DefaultValueFactory = _ => "shapes" };
         var exportOut = new Option<string>("--out", "-o") { Description = "Model folder.", DefaultValueFactory = _ => Path.Combine("models", "shapes-star") };
         foreach (var opt in new Option[] { exportRun, exportPreset, exportOut }) export.Options.Add(opt);
         export.SetAction(p => CliErrors.Run(() =>

@@ -74,7 +74,7 @@ public sealed class SamplerTrainer : TrainerBase
         long V = logits_BnV.shape[2];
         var hidden_Bn = mask_Bn.eq(0).to_type(ScalarType.Float32);
         var ce_Bn = F.cross_entropy(logits_BnV.reshape(B * n, V), gt_Bn.reshape(B * n), reduction: nn.Reduction.None).view(B, n);
-        var loss = (ce_Bn * hidden_Bn).sum() / hidden_Bn.sum().clamp_min(1);
+        var loss = HiddenLoss(ce_Bn, hidden_Bn, Preset.Star.PatchNums.Skip(Preset.Star.SampleFromIdx).ToList(), Options.ScaleWeighting);
         _optim.ZeroGrad();
         loss.backward();
         double gradNorm = _optim.ClipGradNorm(Options.GradClip);
@@ -89,6 +89,31 @@ public sealed class SamplerTrainer : TrainerBase
             ["shown"] = mask_Bn.to_type(ScalarType.Float32).mean().item<float>() * 100,
             ["grad_norm"] = gradNorm,
         });
+    }
+
+    /// <summary>
+    /// Cross-entropy over the hidden tokens. Uniform (the reference): every hidden token alike, so a head from the 3x3
+    /// scale on gets 9 of its 525 tokens from the layout scale. PerScale: each scale's mean over its hidden tokens,
+    /// the scales averaged, so the coarse scales, where the head must decide how many objects a picture holds, weigh
+    /// as much as the 16x16 scale.
+    /// </summary>
+    public static Tensor HiddenLoss(Tensor ce_Bn, Tensor hidden_Bn, IReadOnlyList<int> patchNums, ScaleLossWeighting weighting)
+    {
+        if (weighting == ScaleLossWeighting.Uniform)
+            return (ce_Bn * hidden_Bn).sum() / hidden_Bn.sum().clamp_min(1);
+        int tokens = patchNums.Sum(pn => pn * pn);
+        if (tokens != ce_Bn.shape[1]) throw new ArgumentException($"The scales hold {tokens} tokens, the loss {ce_Bn.shape[1]}.");
+        using var scope = NewDisposeScope();
+        var perScale = new List<Tensor>();
+        int begin = 0;
+        foreach (int pn in patchNums)
+        {
+            int l = pn * pn;
+            var h = hidden_Bn.narrow(1, begin, l);
+            perScale.Add((ce_Bn.narrow(1, begin, l) * h).sum() / h.sum().clamp_min(1));
+            begin += l;
+        }
+        return stack(perScale).mean().MoveToOuterDisposeScope();
     }
 
     protected override void WriteSamples(string path) =>

@@ -26,7 +26,7 @@ public sealed record TrainOptions
     public double PromptDropout { get; init; } = 0.1;
     /// <summary>Stop after this many steps of this invocation (tests, time-boxed runs); null = run to <see cref="Steps"/>.</summary>
     public int? MaxStepsThisRun { get; init; }
-    /// <summary>How the transformer's cross-entropy weighs the tokens of the scales (STAR stage only).</summary>
+    /// <summary>How the cross-entropy weighs the tokens of the scales (STAR stage; sampler stage over its hidden tokens).</summary>
     public ScaleLossWeighting ScaleWeighting { get; init; } = ScaleLossWeighting.Uniform;
     /// <summary>Weight of the prompt-facts loss on the text encoder's pooled vector (<see cref="PromptProbe"/>); 0 = off, as STAR.</summary>
     public double PromptProbeWeight { get; init; }

@@ -96,6 +96,32 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void SamplerLoss_PerScaleWeighsEachScalesHiddenTokensAlike()
+    {
+        // Scales 1x1 (1 token) and 2x2 (4 tokens); one picture. Hidden: the 1x1 token and two 2x2 tokens.
+        using var ce = tensor(new float[] { 3f, 1f, 2f, 100f, 100f }).view(1, 5);
+        using var hidden = tensor(new float[] { 1f, 1f, 1f, 0f, 0f }).view(1, 5);
+        using var uniform = SamplerTrainer.HiddenLoss(ce, hidden, [1, 2], ScaleLossWeighting.Uniform);
+        using var perScale = SamplerTrainer.HiddenLoss(ce, hidden, [1, 2], ScaleLossWeighting.PerScale);
+        Assert.Equal((3f + 1f + 2f) / 3, uniform.item<float>(), 5);
+        Assert.Equal((3f + (1f + 2f) / 2) / 2, perScale.item<float>(), 5);
+        // A scale with nothing hidden adds 0 rather than NaN; a layout that does not cover the tokens is refused.
+        using var noneHidden = SamplerTrainer.HiddenLoss(ce, zeros(1, 5), [1, 2], ScaleLossWeighting.PerScale);
+        Assert.Equal(0f, noneHidden.item<float>());
+        Assert.Throws<ArgumentException>(() => SamplerTrainer.HiddenLoss(ce, hidden, [1, 3], ScaleLossWeighting.PerScale));
+    }
+
+    [Fact]
+    public void LayoutPreset_IsTheEmbeddedDesignWithTheSamplerHeadFromThe3x3Scale()
+    {
+        var layout = ShapesModelPreset.ByName("shapes-layout");
+        Assert.Equal(ShapesModelPreset.Shapes with { Name = layout.Name, Star = ShapesModelPreset.Shapes.Star with { SampleFromIdx = 2 } }, layout);
+        Assert.Equal(3, layout.Star.PatchNums[layout.Star.SampleFromIdx]);
+        var error = Assert.Throws<ArgumentException>(() => ShapesModelPreset.ByName("shapes-huge"));
+        Assert.Contains("shapes-layout", error.Message);
+    }
+
+    [Fact]
     public void ObjectWeights_WeighPixelsThatDifferFromThePicturesBackground()
     {
         // A 4x4 blue picture with a red 2x2 square and one pixel of slightly different blue (below the threshold).
