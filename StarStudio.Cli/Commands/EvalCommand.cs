@@ -31,7 +31,7 @@ static class EvalCommand
         var ceiling = new Option<bool>("--tokenizer-ceiling") { Description = "Judge the model's VQ-VAE reconstructions of the ground-truth renders: the best any transformer could score with this tokenizer." };
         var vqvaeRun = new Option<string?>("--vqvae-run") { Description = "With --tokenizer-ceiling: judge the VQ-VAE of this training run's vqvae stage instead of a model's (needs --preset)." };
         var preset = new Option<string>("--preset") { Description = "With --vqvae-run: the run's training preset.", DefaultValueFactory = _ => "shapes" };
-        var diagnose = new Option<bool>("--by-scale") { Description = "Where the model loses the picture: for k = 0..S, hand it the ground truth's first k scales, then score its greedy guess of scale k (all tokens, and the detail tokens that are not the plain code) and ShapesEval of what it generates from there." };
+        var diagnose = new Option<bool>("--by-scale") { Description = "Where the model loses the picture: for k = 0..S, hand it the ground truth's first k scales, then score its greedy guess of scale k (all tokens, and the detail tokens that are not the plain code) and ShapesEval of what it generates from there. With --tokenizer-ceiling: the ceiling of the first k scales alone, for every k." };
         var sheet = new Option<string>("--by-scale-sheet") { Description = "With --by-scale: PNG of the first 8 prompts, one row per k (the ground truth on top).", DefaultValueFactory = _ => "eval_by_scale.png" };
         var truthJitter = new Option<float>("--truth-jitter") { Description = "Offsets of the ground-truth scenes that --tokenizer-ceiling and --by-scale tokenize (generation reads only the prompts, which do not change): 1 = ShapesWorld's full play, 0 = every object at its cell's centre (the shapes-centred preset's generator data).", DefaultValueFactory = _ => 1f };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable with both schedules, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
@@ -51,6 +51,9 @@ static class EvalCommand
             int n = p.GetValue(count);
             if (n < 1) throw new ArgumentException("--prompts must be at least 1.");
             if (p.GetValue(vqvaeRun) is not null && !p.GetValue(ceiling)) throw new ArgumentException("--vqvae-run only goes with --tokenizer-ceiling.");
+            // Plain ShapesEval reads only the prompts, which the jitter does not change: the option would do nothing there.
+            if (p.GetValue(truthJitter) != 1f && !p.GetValue(ceiling) && !p.GetValue(diagnose))
+                throw new ArgumentException("--truth-jitter only goes with --tokenizer-ceiling or --by-scale (plain ShapesEval reads only the prompts).");
             if (p.GetValue(ceiling))
             {
                 // A training run's VQ-VAE (before any transformer exists) or the model's.
@@ -59,6 +62,14 @@ static class EvalCommand
                 var vae = runVae ?? ceilingModel!.Vae;
                 var ceilingPrompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, vae.Config.ImageSide, p.GetValue(truthJitter)).HeldOutPrompts(n);
                 AnsiConsole.MarkupLine($"[grey]{Markup.Escape(p.GetValue(vqvaeRun) ?? ceilingModel!.Name)}: VQ-VAE reconstructions of {n} ground-truth renders[/]");
+                if (p.GetValue(diagnose))
+                {
+                    // --tokenizer-ceiling --by-scale: the ceiling of every partial pyramid, the finer scales left out.
+                    var partial = ModelEvaluation.TokenizerCeilingByScale(vae, ceilingPrompts, p.GetValue(batch));
+                    PrintPartialCeilings(partial, vae.Quantize.VPatchNums);
+                    if (p.GetValue(failures) is { Length: > 0 } partialFailures) ModelEvaluation.WriteFailures(partialFailures, partial[^1]);
+                    return 0;
+                }
                 var ceilingReport = ModelEvaluation.TokenizerCeiling(vae, ceilingPrompts, p.GetValue(batch));
                 PrintTable(ceilingReport);
                 if (p.GetValue(failures) is { Length: > 0 } ceilingFailures) ModelEvaluation.WriteFailures(ceilingFailures, ceilingReport);
@@ -149,6 +160,21 @@ static class EvalCommand
         Console.WriteLine("claims that held: " + string.Join(", ", ShapesEvaluator.ClaimRates(r.Results)
             .Select(c => $"{c.Kind.ToString().ToLowerInvariant()} {c.Held}/{c.Total} ({100.0 * c.Held / c.Total:F1}%)")));
         Console.WriteLine(ShapesEvaluator.ObjectCounts(r.Results));
+    }
+
+    static void PrintPartialCeilings(IReadOnlyList<EvalReport> partial, IReadOnlyList<int> patchNums)
+    {
+        var categories = partial[0].Table.Categories;
+        Console.WriteLine("The tokenizer's ceiling from the first k scales alone (the finer ones left out):");
+        Console.WriteLine($"| scales kept | last kept | {string.Join(" | ", categories.Select(c => ShapesEvalTable.CategoryName(c.Category)))} | object claims | **overall** |");
+        Console.WriteLine($"|---:|---:|{string.Concat(categories.Select(_ => "---:|"))}---:|---:|");
+        for (int k = 0; k < partial.Count; k++)
+        {
+            var r = partial[k];
+            var objects = ShapesEvaluator.ClaimRates(r.Results).Where(c => c.Kind == ClaimKind.Object).ToList();
+            string objectRate = objects is [{ Total: > 0 } o] ? $"{100.0 * o.Held / o.Total:F1}%" : "-";
+            Console.WriteLine($"| {k + 1} | {patchNums[k]}x{patchNums[k]} | {string.Join(" | ", r.Table.Categories.Select(c => $"{c.Accuracy * 100:F1}%"))} | {objectRate} | **{r.Table.Overall * 100:F1}%** |");
+        }
     }
 
     static void PrintDiagnosis(ScaleDiagnosisReport d)

@@ -79,12 +79,24 @@ public static class ModelEvaluation
         TokenizerCeiling(model.Vae, prompts, batch);
 
     /// <summary>The same for a VQ-VAE alone (a training run's vqvae stage, before any transformer exists).</summary>
-    public static EvalReport TokenizerCeiling(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch = 25)
+    public static EvalReport TokenizerCeiling(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch = 25) =>
+        Reconstructions(vae, prompts, batch, everyScale: false)[0];
+
+    /// <summary>
+    /// The ceiling of every partial pyramid: report k (0-based) judges the picture decoded from the first k+1 scales
+    /// alone, the finer ones left out (f_hat summed that far, as the previews show it); the last report is
+    /// <see cref="TokenizerCeiling(VQVAE, IReadOnlyList{HeldOutPrompt}, int)"/>. It says which scale a shape first
+    /// becomes legible at, so where a transformer must get the details right.
+    /// </summary>
+    public static IReadOnlyList<EvalReport> TokenizerCeilingByScale(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch = 25) =>
+        Reconstructions(vae, prompts, batch, everyScale: true);
+
+    static List<EvalReport> Reconstructions(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch, bool everyScale)
     {
         if (batch < 1) throw new ArgumentException("The evaluation batch must be at least 1.");
-        int side = vae.Config.ImageSide;
+        int side = vae.Config.ImageSide, reports = everyScale ? vae.Quantize.VPatchNums.Count : 1;
         var device = vae.Quantize.Embedding.weight!.device;
-        var results = new List<PromptEvaluation>(prompts.Count);
+        var results = Enumerable.Range(0, reports).Select(_ => new List<PromptEvaluation>(prompts.Count)).ToList();
         var clock = Stopwatch.StartNew();
         for (int start = 0; start < prompts.Count; start += batch)
         {
@@ -92,12 +104,16 @@ public static class ModelEvaluation
             using var _ = TorchSharp.torch.no_grad();
             var chunk = prompts.Skip(start).Take(batch).ToList();
             var x = ShapesBatches.ToTensor([.. chunk.Select(p => ShapesRenderer.Render(p.Scene, side))], device);
-            var rec = ShapesBatches.ToImages(vae.ImgToReconstructedImg(x, lastOne: true)[0]);
-            for (int i = 0; i < chunk.Count; i++)
-                results.Add(new PromptEvaluation(chunk[i], rec[i], ShapesEvaluator.Evaluate(rec[i], chunk[i].Claims)));
+            var partial = vae.ImgToReconstructedImg(x, lastOne: !everyScale);
+            for (int k = 0; k < reports; k++)
+            {
+                var rec = ShapesBatches.ToImages(partial[k]);
+                for (int i = 0; i < chunk.Count; i++)
+                    results[k].Add(new PromptEvaluation(chunk[i], rec[i], ShapesEvaluator.Evaluate(rec[i], chunk[i].Claims)));
+            }
         }
         double ms = clock.Elapsed.TotalMilliseconds / Math.Max(1, prompts.Count);
-        return new EvalReport(new EvalSettings(), ShapesEvaluator.Table(results), results, ms);
+        return [.. results.Select(r => new EvalReport(new EvalSettings(), ShapesEvaluator.Table(r), r, ms))];
     }
 
     /// <summary>A contact sheet of the failures (at most <paramref name="max"/>), each captioned with what went wrong.</summary>

@@ -83,16 +83,19 @@ public sealed class ShippedModelTests : IDisposable
         var output = new StringWriter();
         var previous = Console.Out;
         Console.SetOut(output);
-        int rc, misuse;
+        int rc, misuse, jitterMisuse;
         try
         {
             rc = await CliApp.RunAsync(["eval", "--tokenizer-ceiling", "--vqvae-run", run, "--preset", "tiny", "--prompts", "6", "--failures", ""]);
             misuse = await CliApp.RunAsync(["eval", "--vqvae-run", run, "--preset", "tiny", "--prompts", "6"]);
+            // The jitter changes only the ground truth, which plain ShapesEval never renders.
+            jitterMisuse = await CliApp.RunAsync(["eval", "--random", "tiny-star", "--truth-jitter", "0", "--prompts", "6"]);
         }
         finally { Console.SetOut(previous); }
         Assert.Equal(0, rc);
         Assert.Contains("| **overall** (mean of categories) | 6 |", output.ToString());
         Assert.Equal(2, misuse);
+        Assert.Equal(2, jitterMisuse);
     }
 
     [Fact]
@@ -126,6 +129,37 @@ public sealed class ShippedModelTests : IDisposable
         Assert.True(report.Rows[0].DetailShare >= 0.5, $"{report.Rows[0].DetailShare}");
         // Finer scales over flat backgrounds are mostly the plain code (61-86% at 2x2..16x16).
         Assert.True(report.Rows[7].DetailShare < 0.6, $"{report.Rows[7].DetailShare}");
+    }
+
+    [Fact]
+    public async Task TokenizerCeilingByScale_JudgesEveryPartialPyramidAndEndsAtTheCeiling()
+    {
+        var folder = ShippedFolder();
+        Assert.SkipWhen(folder is null, "models/shapes-star is not in this checkout yet.");
+        using var model = ModelStore.Load(folder!);
+        var prompts = new ShapesDataset(0, ShapesSplit.HeldOut, 64).HeldOutPrompts(12);
+        var partial = Model.Training.ModelEvaluation.TokenizerCeilingByScale(model.Vae, prompts, batch: 5);
+        var ceiling = Model.Training.ModelEvaluation.TokenizerCeiling(model.Vae, prompts, batch: 5);
+
+        Assert.Equal(8, partial.Count);
+        Assert.All(partial, r => Assert.Equal(12, r.Table.Total));
+        // All scales kept is the ceiling, picture for picture.
+        for (int i = 0; i < prompts.Count; i++)
+            Assert.Equal(ceiling.Results[i].Image.Pixels, partial[^1].Results[i].Image.Pixels);
+        // The 1x1 scale alone is one flat colour, which holds no object: every prompt asks for one.
+        Assert.Equal(0, partial[0].Table.Passed);
+        // The shipped tokenizer draws shapes only at its last scale (12x12 kept: 17% of 300 prompts; all: 87%).
+        Assert.True(partial[^1].Table.Passed > partial[^2].Table.Passed, $"{partial[^1].Table.Passed} vs {partial[^2].Table.Passed}");
+
+        var output = new StringWriter();
+        var previous = Console.Out;
+        Console.SetOut(output);
+        int rc;
+        try { rc = await CliApp.RunAsync(["eval", "--tokenizer-ceiling", "--by-scale", "--prompts", "3", "--failures", ""]); }
+        finally { Console.SetOut(previous); }
+        Assert.Equal(0, rc);
+        Assert.Contains("| 1 | 1x1 |", output.ToString());
+        Assert.Contains("| 8 | 16x16 |", output.ToString());
     }
 
     [Fact]
