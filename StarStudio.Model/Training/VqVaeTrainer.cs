@@ -56,15 +56,17 @@ public sealed class VqVaeTrainer : TrainerBase
         if (quantise && step == ContinuousSteps) (restarted, fRms, errRms) = RestartDeadCodes(x);
         Tensor rec, vqLoss;
         IReadOnlyList<double>? usages = null;
+        int keep = KeptScales(step);
         if (quantise)
         {
-            var outp = _vae.forward(x, true);
+            var outp = _vae.ForwardKeeping(x, true, keep);
             (rec, vqLoss, usages) = (outp.Rec_B3HW, outp.VqLoss, outp.Usages);
         }
         else
         {
             var f = _vae.Features(x);
-            rec = _vae.Decoder.call(_vae.PostQuantConv.call(f));
+            var seen = keep == Preset.Vae.VPatchNums.Count ? f : VectorQuantizer2.LowPass(f, Preset.Vae.VPatchNums[keep - 1]);
+            rec = _vae.Decoder.call(_vae.PostQuantConv.call(seen));
             vqLoss = f.pow(2).mean() * 1e-3;   // keeps the latent from drifting to large values before it is quantised
         }
         var mse = F.mse_loss(rec, x);
@@ -87,7 +89,21 @@ public sealed class VqVaeTrainer : TrainerBase
             ["restarted"] = restarted,
             ["f_rms"] = fRms,
             ["err_rms"] = errRms,
+            ["kept_scales"] = keep,
         });
+    }
+
+    /// <summary>
+    /// Scales this step reconstructs from: all of them, or with the preset's <see cref="ShapesModelPreset.VaeTruncation"/>
+    /// probability only the first k, k uniform in [VaeTruncationMinScales, S - 1] (deterministic per step, so a resumed
+    /// run draws the same).
+    /// </summary>
+    public int KeptScales(int step)
+    {
+        int S = Preset.Vae.VPatchNums.Count;
+        if (Preset.VaeTruncation <= 0) return S;
+        var rng = new Random((int)(StepSeed(step) & 0x7fffffff) ^ 0x5ca1e);
+        return rng.NextDouble() < Preset.VaeTruncation ? rng.Next(Preset.VaeTruncationMinScales, S) : S;
     }
 
     /// <summary>Extra weight of object pixels in the reconstruction loss (background pixels weigh 1).</summary>

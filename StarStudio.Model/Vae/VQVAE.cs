@@ -57,10 +57,13 @@ public sealed class VQVAE : nn.Module<Tensor, bool, VqVaeOutput>
     public int Downsample => Config.DownsampleFactor;
 
     /// <summary>VAE training only: reconstruction through the straight-through quantiser.</summary>
-    public override VqVaeOutput forward(Tensor inp_B3HW, bool retUsages)
+    public override VqVaeOutput forward(Tensor inp_B3HW, bool retUsages) => ForwardKeeping(inp_B3HW, retUsages, _quantize.VPatchNums.Count);
+
+    /// <summary>VAE training only: reconstruction from the first <paramref name="keepScales"/> scales (VectorQuantizer2.ForwardKeeping).</summary>
+    public VqVaeOutput ForwardKeeping(Tensor inp_B3HW, bool retUsages, int keepScales)
     {
         QuantizerOutput q;
-        using (var f = Features(inp_B3HW)) q = _quantize.call(f, retUsages);
+        using (var f = Features(inp_B3HW)) q = _quantize.ForwardKeeping(f, retUsages, keepScales);
         using var fHat = q.FHat_BChw;
         using var post = _postQuantConv.call(fHat);
         return new VqVaeOutput(_decoder.call(post), q.Usages, q.VqLoss);

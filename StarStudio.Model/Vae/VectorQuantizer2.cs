@@ -112,8 +112,19 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
     /// The reference updates the EMA only when torch.distributed is initialised, all-reducing the hits over
     /// processes; here one process is the whole world, so the EMA is updated whenever the module is training.
     /// </remarks>
-    public override QuantizerOutput forward(Tensor f_BChw, bool retUsages)
+    public override QuantizerOutput forward(Tensor f_BChw, bool retUsages) => ForwardKeeping(f_BChw, retUsages, _vPatchNums.Length);
+
+    /// <summary>
+    /// The training forward with only the first <paramref name="keepScales"/> scales quantised and summed (StarStudio's
+    /// option, not in VAR: a tokenizer trained so that every partial pyramid decodes to a legible picture). The
+    /// straight-through gradient then reaches the latent through its low-pass at the last kept scale (area down, bicubic
+    /// up, as the quantiser resamples), so the encoder learns to put what the picture needs into what coarse scales
+    /// can hold. keepScales = all scales is exactly <see cref="forward"/>.
+    /// </summary>
+    public QuantizerOutput ForwardKeeping(Tensor f_BChw, bool retUsages, int keepScales)
     {
+        if (keepScales < 1 || keepScales > _vPatchNums.Length)
+            throw new ArgumentOutOfRangeException(nameof(keepScales), $"Keep between 1 and {_vPatchNums.Length} scales, not {keepScales}.");
         using var scope = NewDisposeScope();
         if (f_BChw.dtype != ScalarType.Float32) f_BChw = f_BChw.to_type(ScalarType.Float32);
         CheckLatent(f_BChw, _vPatchNums[^1], _vPatchNums[^1]);
@@ -124,7 +135,7 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
         var meanVqLoss = zeros([], device: f_BChw.device);
         int SN = _vPatchNums.Length;
 
-        for (int si = 0; si < SN; si++)
+        for (int si = 0; si < keepScales; si++)
         {
             int pn = _vPatchNums[si];
             using var step = NewDisposeScope();
@@ -153,8 +164,14 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             var loss = F.mse_loss(f_hat.detach(), f_BChw).mul_(Beta) + F.mse_loss(f_hat, f_no_grad);
             meanVqLoss = (meanVqLoss + loss).MoveToOuterDisposeScope();
         }
-        meanVqLoss = meanVqLoss * (1.0 / SN);
-        var f_hat_st = (f_hat.detach() - f_no_grad).add_(f_BChw);
+        meanVqLoss = meanVqLoss * (1.0 / keepScales);
+        Tensor f_hat_st;
+        if (keepScales == SN) f_hat_st = (f_hat.detach() - f_no_grad).add_(f_BChw);
+        else
+        {
+            var low = LowPass(f_BChw, _vPatchNums[keepScales - 1]);
+            f_hat_st = (f_hat.detach() - low.detach()).add_(low);
+        }
 
         IReadOnlyList<double>? usages = null;
         if (retUsages)
@@ -169,6 +186,15 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             })];
         }
         return new QuantizerOutput(f_hat_st.MoveToOuterDisposeScope(), usages, meanVqLoss.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>A latent [B, C, H, W] through a pn x pn grid and back: area down, bicubic up (as the quantiser resamples).</summary>
+    public static Tensor LowPass(Tensor f_BChw, int pn)
+    {
+        long H = f_BChw.shape[2], W = f_BChw.shape[3];
+        if (pn == H && pn == W) return f_BChw.alias();
+        using var down = F.interpolate(f_BChw, [pn, pn], mode: InterpolationMode.Area);
+        return F.interpolate(down, [H, W], mode: InterpolationMode.Bicubic, align_corners: false);
     }
 
     /// <summary>Accumulates per-scale codebook vectors into f_hat; each f_hat list entry is the sum up to that scale.</summary>

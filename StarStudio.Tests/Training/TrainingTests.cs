@@ -112,6 +112,20 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void KeptScales_TheOrderedPresetTruncatesHalfItsStepsTheShippedOneNone()
+    {
+        using var ordered = new VqVaeTrainer(Options("vqvae", "ordered", 10) with { Preset = "shapes-ordered" });
+        var kept = Enumerable.Range(0, 400).Select(ordered.KeptScales).ToList();
+        Assert.All(kept, k => Assert.InRange(k, 5, 8));
+        Assert.InRange(kept.Count(k => k < 8), 160, 240);
+        Assert.Equal([5, 6, 7, 8], kept.Distinct().Order());
+        // Deterministic per step, so a resumed run draws what the interrupted one would have.
+        Assert.Equal(kept, Enumerable.Range(0, 400).Select(ordered.KeptScales));
+        using var shipped = new VqVaeTrainer(Options("vqvae", "shipped", 10) with { Preset = "shapes" });
+        Assert.All(Enumerable.Range(0, 50), s => Assert.Equal(8, shipped.KeptScales(s)));
+    }
+
+    [Fact]
     public void LayoutPreset_IsTheEmbeddedDesignWithTheSamplerHeadFromThe3x3Scale()
     {
         var layout = ShapesModelPreset.ByName("shapes-layout");

@@ -196,4 +196,37 @@ public class VectorQuantizer2Tests
         Assert.Equal([[2L, 2], [2L, 6], [2L, 16]], idx.Select(t => t.shape));
         Assert.All(idx, t => Assert.InRange(t.max().item<long>(), 0, 15));
     }
+
+    [Fact]
+    public void ForwardKeeping_SumsTheKeptScalesAndPassesTheGradientThroughTheirLowPass()
+    {
+        manual_seed(3);
+        using var q = new VectorQuantizer2(Tiny);
+        q.train();
+        var pn = q.VPatchNums;
+        int S = pn.Count, H = pn[^1];
+        var f = randn(2, Tiny.Cvae, H, H).requires_grad_(true);
+        var w = randn(2, Tiny.Cvae, H, H);
+        List<Tensor> partial;
+        using (no_grad()) partial = [.. q.FToIdxBlOrFhat(f.detach(), toFhat: true)];
+
+        for (int keep = 1; keep <= S; keep++)
+        {
+            f.grad?.zero_();
+            var outp = q.ForwardKeeping(f, false, keep);
+            // The value: f_hat summed over the kept scales, as the partial pyramids of inference.
+            Assert.True(outp.FHat_BChw.allclose(partial[keep - 1], rtol: 1e-5, atol: 1e-5), $"value, {keep} scales kept");
+            Assert.True(outp.VqLoss.item<float>() > 0);
+            outp.FHat_BChw.mul(w).sum().backward();
+            // The gradient: identity with every scale kept (VAR's straight-through), else through the low-pass at the
+            // last kept scale.
+            var g = f.detach().clone().requires_grad_(true);
+            var through = keep == S ? g : VectorQuantizer2.LowPass(g, pn[keep - 1]);
+            through.mul(w).sum().backward();
+            Assert.True(f.grad!.allclose(g.grad!, rtol: 1e-5, atol: 1e-6), $"gradient, {keep} scales kept");
+            if (keep < S) Assert.False(f.grad!.allclose(w, rtol: 1e-3, atol: 1e-3));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => q.ForwardKeeping(f, false, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => q.ForwardKeeping(f, false, S + 1));
+    }
 }
