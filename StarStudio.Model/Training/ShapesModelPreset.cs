@@ -30,6 +30,7 @@ public sealed record ShapesModelPreset
     /// are carried by coarser scales (VectorQuantizer2.ForwardKeeping). 0: every step uses every scale, as VAR.
     /// </summary>
     public double VaeTruncation { get; init; }
+    /// <summary>Fewest scales a truncated VQ-VAE step keeps (1 .. S - 1).</summary>
     public int VaeTruncationMinScales { get; init; } = 1;
     /// <summary>The settings an exported model recommends (model.json "sampling"); null: StarStudio's general defaults.</summary>
     public SamplingDefaults? Sampling { get; init; }
@@ -104,6 +105,8 @@ public sealed record ShapesModelPreset
     /// scale's nine tokens are the grid's nine cells, and drawn independently they put the asked-for object into too
     /// many of them (94% of the pictures at cfg 8, docs/MODEL_CARD.md). The head sees the tokens of its scale already
     /// committed. Same parameters as <see cref="Shapes"/>, so its sampler stage can start from that STAR checkpoint.
+    /// Trained 600 steps with PerScale weighting on the shipped STAR it scored 6.0% at cfg 8 and 10.3% at cfg 4
+    /// (Standard schedule; 11.3% with V1024) and still drew too many objects (docs/MODEL_CARD.md): an experiment.
     /// </summary>
     public static ShapesModelPreset ShapesLayout { get; } = Shapes with
     {
@@ -116,6 +119,8 @@ public sealed record ShapesModelPreset
     /// only (through 6x6, 8x8 or 12x12). The shipped tokenizer draws shapes only at its last scale (ceiling 17% with
     /// 12x12 kept, 87% with all), and the shipped transformer scores what the pyramid through 8x8 allows (12.3%
     /// against its 13.0%): it adds nothing at the two finest scales. Judge with `eval --tokenizer-ceiling --by-scale`.
+    /// Trained 1400 steps, the partial pyramids were no more legible (8x8 11.0%, 12x12 16.7%) and the full ceiling fell
+    /// to 59.7% (docs/MODEL_CARD.md): this decoder cannot draw shapes from coarse codes. An experiment.
     /// </summary>
     public static ShapesModelPreset ShapesOrdered { get; } = Shapes with
     {
@@ -145,7 +150,8 @@ public sealed record ShapesModelPreset
     /// <summary>The presets a user can name, with what each is (help texts and errors list them from here).</summary>
     public static string Catalogue =>
         "shapes (the embedded model), shapes-abspos (it with absolute positions), shapes-centred (its generator trained on "
-        + "centred objects), shapes-layout (its stable-sampler head from the 3x3 scale), shapes-ordered (its tokenizer trained to draw from partial pyramids), shapes-coarse (its 8x predecessor) or tiny";
+        + "centred objects), shapes-layout (its stable-sampler head from the 3x3 scale), shapes-ordered (its tokenizer "
+        + "trained to draw from partial pyramids), shapes-coarse (its 8x predecessor) or tiny";
 
     public static ShapesModelPreset ByName(string name) => name switch
     {
