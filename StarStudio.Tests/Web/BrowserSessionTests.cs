@@ -110,7 +110,7 @@ public class BrowserSessionTests(WebAppFixture app) : IClassFixture<WebAppFixtur
         {
             await page.ClickAsync("#generate");
             await page.Locator("#progress").WaitForAsync(new() { Timeout = 10000 });
-            Assert.Equal(1, host.QueueLength);
+            await BrowserTests.QueuedAsync(host, 1);
             var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             void OnChanged() { if (host.QueueLength == 0) emptied.TrySetResult(); }
             host.Changed += OnChanged;

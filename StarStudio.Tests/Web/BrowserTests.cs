@@ -36,6 +36,18 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         return (playwright, browser);
     }
 
+    /// <summary>
+    /// Waits until the host holds <paramref name="jobs"/> queued jobs (10 s at most), then asserts it: the page shows its
+    /// progress bar as soon as the click is handled, and on a loaded machine that render can reach the browser before
+    /// the job is in the host's queue.
+    /// </summary>
+    internal static async Task QueuedAsync(StarStudio.Web.Services.ModelHost host, int jobs)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (host.QueueLength != jobs && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal(jobs, host.QueueLength);
+    }
+
     internal static async Task OpenPlaygroundAsync(IPage page, Uri baseAddress)
     {
         await page.GotoAsync(baseAddress.ToString());
@@ -215,7 +227,7 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         {
             await page.ClickAsync("#generate");
             await page.Locator("#progress").WaitForAsync(new() { Timeout = 10000 });
-            Assert.Equal(1, host.QueueLength);
+            await QueuedAsync(host, 1);
 
             var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             void OnChanged() { if (host.QueueLength == 0) emptied.TrySetResult(); }
