@@ -65,8 +65,7 @@ public sealed class VqVaeTrainer : TrainerBase
         else
         {
             var f = _vae.Features(x);
-            var seen = keep == Preset.Vae.VPatchNums.Count ? f : VectorQuantizer2.LowPass(f, Preset.Vae.VPatchNums[keep - 1]);
-            rec = _vae.Decoder.call(_vae.PostQuantConv.call(seen));
+            rec = _vae.Decoder.call(_vae.PostQuantConv.call(VectorQuantizer2.LowPass(f, Preset.Vae.VPatchNums[keep - 1])));
             vqLoss = f.pow(2).mean() * 1e-3;   // keeps the latent from drifting to large values before it is quantised
         }
         var mse = F.mse_loss(rec, x);

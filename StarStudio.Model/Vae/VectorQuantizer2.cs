@@ -165,13 +165,10 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
             meanVqLoss = (meanVqLoss + loss).MoveToOuterDisposeScope();
         }
         meanVqLoss = meanVqLoss * (1.0 / keepScales);
-        Tensor f_hat_st;
-        if (keepScales == SN) f_hat_st = (f_hat.detach() - f_no_grad).add_(f_BChw);
-        else
-        {
-            var low = LowPass(f_BChw, _vPatchNums[keepScales - 1]);
-            f_hat_st = (f_hat.detach() - low.detach()).add_(low);
-        }
+        // Straight-through: the value of f_hat, the gradient of f's low-pass at the last kept scale (f itself when
+        // every scale is kept, as in VAR).
+        var low = LowPass(f_BChw, _vPatchNums[keepScales - 1]);
+        var f_hat_st = (f_hat.detach() - low.detach()).add_(low);
 
         IReadOnlyList<double>? usages = null;
         if (retUsages)
@@ -188,7 +185,10 @@ public sealed class VectorQuantizer2 : nn.Module<Tensor, bool, QuantizerOutput>
         return new QuantizerOutput(f_hat_st.MoveToOuterDisposeScope(), usages, meanVqLoss.MoveToOuterDisposeScope());
     }
 
-    /// <summary>A latent [B, C, H, W] through a pn x pn grid and back: area down, bicubic up (as the quantiser resamples).</summary>
+    /// <summary>
+    /// A latent [B, C, H, W] through a pn x pn grid and back: area down, bicubic up (as the quantiser resamples); at the
+    /// latent's own side, the latent itself.
+    /// </summary>
     public static Tensor LowPass(Tensor f_BChw, int pn)
     {
         long H = f_BChw.shape[2], W = f_BChw.shape[3];
