@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Imaging;
 using StarStudio.Model.Presets;
 using StarStudio.Model.Sampling;
 using StarStudio.Model.Shapes;
@@ -32,7 +33,7 @@ static class EvalCommand
         var vqvaeRun = new Option<string?>("--vqvae-run") { Description = "With --tokenizer-ceiling: judge the VQ-VAE of this training run's vqvae stage instead of a model's (needs --preset)." };
         var preset = new Option<string>("--preset") { Description = "With --vqvae-run: the run's training preset.", DefaultValueFactory = _ => "shapes" };
         var diagnose = new Option<bool>("--by-scale") { Description = "Where the model loses the picture: for k = 0..S, hand it the ground truth's first k scales, then score its greedy guess of scale k (all tokens, and the detail tokens that are not the plain code) and ShapesEval of what it generates from there. With --tokenizer-ceiling: the ceiling of the first k scales alone, for every k." };
-        var sheet = new Option<string>("--by-scale-sheet") { Description = "With --by-scale: PNG of the first 8 prompts, one row per k (the ground truth on top).", DefaultValueFactory = _ => "eval_by_scale.png" };
+        var sheet = new Option<string>("--by-scale-sheet") { Description = "With --by-scale: PNG of the first 8 prompts, one row per k (the ground truth on top); with --tokenizer-ceiling --by-scale, their reconstructions from the first k scales.", DefaultValueFactory = _ => "eval_by_scale.png" };
         var truthJitter = new Option<float>("--truth-jitter") { Description = "Offsets of the ground-truth scenes that --tokenizer-ceiling and --by-scale tokenize (generation reads only the prompts, which do not change): 1 = ShapesWorld's full play, 0 = every object at its cell's centre (the shapes-centred preset's generator data).", DefaultValueFactory = _ => 1f };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable with both schedules, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
@@ -67,6 +68,15 @@ static class EvalCommand
                     // --tokenizer-ceiling --by-scale: the ceiling of every partial pyramid, the finer scales left out.
                     var partial = ModelEvaluation.TokenizerCeilingByScale(vae, ceilingPrompts, p.GetValue(batch));
                     PrintPartialCeilings(partial, vae.Quantize.VPatchNums);
+                    if (p.GetValue(sheet) is { Length: > 0 } partialSheet)
+                    {
+                        // The first 8 prompts: the truth on top, then its reconstruction from the first k scales, one row per k.
+                        var patchNums = vae.Quantize.VPatchNums;
+                        int shown = Math.Min(8, ceilingPrompts.Count);
+                        ScaleDiagnosis.WriteRows(partialSheet, ceilingPrompts, vae.Config.ImageSide, partial.Select((r, k) =>
+                            ($"through {patchNums[k]}x{patchNums[k]}", (IReadOnlyList<RgbImage>)[.. r.Results.Take(shown).Select(e => e.Image)])));
+                        AnsiConsole.MarkupLine($"Partial pyramids drawn to [bold]{Markup.Escape(partialSheet)}[/]");
+                    }
                     if (p.GetValue(failures) is { Length: > 0 } partialFailures) ModelEvaluation.WriteFailures(partialFailures, partial[^1]);
                     return 0;
                 }

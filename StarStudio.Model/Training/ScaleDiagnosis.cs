@@ -92,17 +92,26 @@ public static class ScaleDiagnosis
     /// A contact sheet: the ground-truth renders on top, then one row per diagnosis row (k scales given), each picture
     /// captioned with k and whether ShapesEval passed it.
     /// </summary>
-    public static void WriteSheet(string path, ScaleDiagnosisReport report, IReadOnlyList<HeldOutPrompt> prompts, int imageSide)
+    public static void WriteSheet(string path, ScaleDiagnosisReport report, IReadOnlyList<HeldOutPrompt> prompts, int imageSide) =>
+        WriteRows(path, prompts, imageSide, report.Rows.Zip(report.Pictures, (row, pics) => ($"{row.GivenScales} scales given", pics)));
+
+    /// <summary>
+    /// A contact sheet with one column per prompt (as many as the rows have pictures): the ground-truth renders on
+    /// top, then each row's pictures, captioned with the row's label and whether ShapesEval passed the picture.
+    /// </summary>
+    public static void WriteRows(string path, IReadOnlyList<HeldOutPrompt> prompts, int imageSide,
+        IEnumerable<(string Label, IReadOnlyList<RgbImage> Pictures)> rows)
     {
-        int columns = report.Pictures[0].Count;
+        var rowList = rows.ToList();
+        int columns = rowList.Count == 0 ? 0 : rowList[0].Pictures.Count;
         if (columns == 0) return;
         var tiles = new List<(RgbImage, string)>();
         for (int i = 0; i < columns; i++) tiles.Add((ShapesRenderer.Render(prompts[i].Scene, imageSide), $"truth: {prompts[i].Prompt}"));
-        foreach (var (row, pics) in report.Rows.Zip(report.Pictures))
+        foreach (var (label, pics) in rowList)
             for (int i = 0; i < pics.Count; i++)
             {
                 bool passed = ShapesEvaluator.Evaluate(pics[i], prompts[i].Claims).Passed;
-                tiles.Add((pics[i], $"{row.GivenScales} scales given: {(passed ? "pass" : "FAIL")}"));
+                tiles.Add((pics[i], $"{label}: {(passed ? "pass" : "FAIL")}"));
             }
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);

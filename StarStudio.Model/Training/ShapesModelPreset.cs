@@ -129,6 +129,16 @@ public sealed record ShapesModelPreset
         VaeTruncationMinScales = 5,
     };
 
+    /// <summary>
+    /// <see cref="ShapesOrdered"/> with a decoder (and encoder) twice as wide (Ch 32): shapes-ordered's partial pyramids
+    /// stayed illegible, which could be the 16-channel decoder's limit. An experiment.
+    /// </summary>
+    public static ShapesModelPreset ShapesOrderedWide { get; } = ShapesOrdered with
+    {
+        Name = "shapes-ordered-wide",
+        Vae = ShapesOrdered.Vae with { Ch = 32 },
+    };
+
     /// <summary>A few-second twin for tests: 32x32 images, 4 scales, width 32.</summary>
     public static ShapesModelPreset Tiny { get; } = new()
     {
@@ -151,7 +161,7 @@ public sealed record ShapesModelPreset
     public static string Catalogue =>
         "shapes (the embedded model), shapes-abspos (it with absolute positions), shapes-centred (its generator trained on "
         + "centred objects), shapes-layout (its stable-sampler head from the 3x3 scale), shapes-ordered (its tokenizer "
-        + "trained to draw from partial pyramids), shapes-coarse (its 8x predecessor) or tiny";
+        + "trained to draw from partial pyramids), shapes-ordered-wide (that with a decoder twice as wide), shapes-coarse (its 8x predecessor) or tiny";
 
     public static ShapesModelPreset ByName(string name) => name switch
     {
@@ -162,9 +172,28 @@ public sealed record ShapesModelPreset
         "centred" or "shapes-centred" => ShapesCentred,
         "layout" or "shapes-layout" => ShapesLayout,
         "ordered" or "shapes-ordered" => ShapesOrdered,
+        "ordered-wide" or "shapes-ordered-wide" => ShapesOrderedWide,
         "tiny" or "shapes-tiny" => Tiny,
         _ => throw new ArgumentException($"Unknown training preset '{name}': {Catalogue}."),
     };
+
+    /// <summary>
+    /// This preset, after checking the training options that no config class checks (the VQ-VAE and transformer
+    /// configs validate themselves when built): a bad value fails before a stage starts, not at some later step.
+    /// </summary>
+    public ShapesModelPreset Validated()
+    {
+        int S = Vae.VPatchNums.Count;
+        if (!(VaeTruncation >= 0 && VaeTruncation <= 1))
+            throw new ArgumentException($"Preset '{Name}': VaeTruncation is a probability (0..1), got {VaeTruncation}.");
+        if (VaeTruncation > 0 && (VaeTruncationMinScales < 1 || VaeTruncationMinScales > S - 1))
+            throw new ArgumentException($"Preset '{Name}': VaeTruncationMinScales must be 1..{S - 1} (a truncated step keeps fewer than the {S} scales), got {VaeTruncationMinScales}.");
+        if (!(GeneratorJitter >= 0 && GeneratorJitter <= 1))
+            throw new ArgumentException($"Preset '{Name}': GeneratorJitter must be 0..1, got {GeneratorJitter}.");
+        if (!Star.PatchNums.SequenceEqual(Vae.VPatchNums))
+            throw new ArgumentException($"Preset '{Name}': the transformer's scales ({string.Join(",", Star.PatchNums)}) differ from the VQ-VAE's ({string.Join(",", Vae.VPatchNums)}).");
+        return this;
+    }
 
     /// <summary>The word tokenizer over everything the caption grammar can say.</summary>
     public static WordTokenizer Tokenizer() => new(ShapesVocabulary.Words);

@@ -25,7 +25,7 @@ public abstract class TrainerBase : IDisposable
     {
         Stage = stage;
         Options = options;
-        Preset = ShapesModelPreset.ByName(options.Preset);
+        Preset = ShapesModelPreset.ByName(options.Preset).Validated();
         StageFolder = Path.Combine(options.RunFolder, stage);
         Directory.CreateDirectory(StageFolder);
         Log = new LossLog(Path.Combine(StageFolder, LossFile));

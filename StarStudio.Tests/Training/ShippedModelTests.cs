@@ -155,11 +155,16 @@ public sealed class ShippedModelTests : IDisposable
         var previous = Console.Out;
         Console.SetOut(output);
         int rc;
-        try { rc = await CliApp.RunAsync(["eval", "--tokenizer-ceiling", "--by-scale", "--prompts", "3", "--failures", ""]); }
+        var png = Path.Combine(_dir, "partial_pyramids.png");
+        try { rc = await CliApp.RunAsync(["eval", "--tokenizer-ceiling", "--by-scale", "--prompts", "3", "--failures", "", "--by-scale-sheet", png]); }
         finally { Console.SetOut(previous); }
         Assert.Equal(0, rc);
         Assert.Contains("| 1 | 1x1 |", output.ToString());
         Assert.Contains("| 8 | 16x16 |", output.ToString());
+        // The truth on top, then its reconstructions from the first 1..8 scales: nine rows of the three prompts.
+        var (w, h) = ContactSheet.Measure(27, 3, 128);
+        var img = PngWriter.Decode(File.ReadAllBytes(png));
+        Assert.Equal((w, h), (img.Width, img.Height));
     }
 
     [Fact]

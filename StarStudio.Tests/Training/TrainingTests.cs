@@ -126,6 +126,25 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void Validated_RefusesPresetSettingsThatWouldFailOnlyLaterInTraining()
+    {
+        // Every preset a user can name passes.
+        foreach (var name in new[] { "shapes", "shapes-abspos", "shapes-centred", "shapes-layout", "shapes-ordered", "shapes-ordered-wide", "shapes-coarse", "tiny" })
+            Assert.Same(ShapesModelPreset.ByName(name), ShapesModelPreset.ByName(name).Validated());
+        var ordered = ShapesModelPreset.ShapesOrdered;
+        // 8 of 8 scales is no truncation; 0 scales would decode nothing; rng.Next(min, S) would throw at some step.
+        foreach (int bad in new[] { 0, 8, 9 })
+            Assert.Contains("VaeTruncationMinScales must be 1..7", Assert.Throws<ArgumentException>(() => (ordered with { VaeTruncationMinScales = bad }).Validated()).Message);
+        Assert.Contains("probability", Assert.Throws<ArgumentException>(() => (ordered with { VaeTruncation = 1.5 }).Validated()).Message);
+        Assert.Contains("probability", Assert.Throws<ArgumentException>(() => (ordered with { VaeTruncation = double.NaN }).Validated()).Message);
+        Assert.Contains("GeneratorJitter", Assert.Throws<ArgumentException>(() => (ShapesModelPreset.Shapes with { GeneratorJitter = -1 }).Validated()).Message);
+        var mismatched = ShapesModelPreset.Shapes with { Star = ShapesModelPreset.Shapes.Star with { PatchNums = ShapesModelPreset.CoarsePatchNums } };
+        Assert.Contains("differ from the VQ-VAE's", Assert.Throws<ArgumentException>(() => mismatched.Validated()).Message);
+        // Without truncation the minimum is not read, so any value passes.
+        Assert.NotNull((ShapesModelPreset.Shapes with { VaeTruncationMinScales = 0 }).Validated());
+    }
+
+    [Fact]
     public void LayoutPreset_IsTheEmbeddedDesignWithTheSamplerHeadFromThe3x3Scale()
     {
         var layout = ShapesModelPreset.ByName("shapes-layout");
