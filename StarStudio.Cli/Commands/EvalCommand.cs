@@ -93,12 +93,8 @@ static class EvalCommand
             var d = model.Recommended ?? SamplingDefaults.General;
             var baseSettings = new EvalSettings
             {
-                Cfg = p.ValueOr(cfg, d.Cfg),
-                TopK = p.ValueOr(topK, d.TopK),
-                TopP = p.ValueOr(topP, d.TopP),
-                MoreSmooth = p.ValueOr(smooth, d.MoreSmooth),
-                Stable = p.ValueOr(stable, d.StableSampling),
-                StableVersion = p.ValueOr(version, d.StableSamplerVersion),
+                Sampling = new SamplingDefaults(p.ValueOr(cfg, d.Cfg), p.ValueOr(topK, d.TopK), p.ValueOr(topP, d.TopP),
+                    p.ValueOr(smooth, d.MoreSmooth), p.ValueOr(stable, d.StableSampling), p.ValueOr(version, d.StableSamplerVersion)),
                 Seed = p.GetValue(seed), Batch = p.GetValue(batch),
             };
             if (p.GetValue(diagnose))
@@ -148,12 +144,14 @@ static class EvalCommand
     static List<EvalSettings> CompareGrid(EvalSettings b, bool stable)
     {
         var list = new List<EvalSettings>();
-        foreach (var c in new[] { 0.0, 2.0, 4.0, 6.0 }) list.Add(b with { Cfg = c, Stable = false, MoreSmooth = false });
-        list.Add(b with { Stable = false, MoreSmooth = true });
+        EvalSettings With(double? cfg = null, bool smooth = false, bool stable = false, StableSamplerVersion? version = null) =>
+            b with { Sampling = b.Sampling with { Cfg = cfg ?? b.Sampling.Cfg, MoreSmooth = smooth, StableSampling = stable, StableSamplerVersion = version ?? b.Sampling.StableSamplerVersion } };
+        foreach (var c in new[] { 0.0, 2.0, 4.0, 6.0 }) list.Add(With(cfg: c));
+        list.Add(With(smooth: true));
         if (stable)
         {
             foreach (var v in new[] { StableSamplerVersion.V1024, StableSamplerVersion.Standard })
-                foreach (var c in new[] { 0.0, 4.0 }) list.Add(b with { Cfg = c, Stable = true, StableVersion = v, MoreSmooth = false });
+                foreach (var c in new[] { 0.0, 4.0 }) list.Add(With(cfg: c, stable: true, version: v));
         }
         return list;
     }

@@ -2,22 +2,18 @@
 // pipeline in batches, scores them with ShapesEval, and times single-image generation with every preview decoded.
 using System.Diagnostics;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Presets;
 using StarStudio.Model.Sampling;
 using StarStudio.Model.Shapes;
 using StarStudio.Model.Vae;
 
 namespace StarStudio.Model.Training;
 
-/// <summary>Sampler settings of one evaluation.</summary>
+/// <summary>One evaluation: the sampler settings, the seeds and the batch size.</summary>
 public sealed record EvalSettings
 {
-    public double Cfg { get; init; } = 4.0;
-    public int TopK { get; init; }
-    public double TopP { get; init; } = 0.8;
-    public bool MoreSmooth { get; init; }
-    public bool Stable { get; init; }
-    /// <summary>The stable sampler's schedule (with <see cref="Stable"/>): the reference's V1024 or Standard.</summary>
-    public StableSamplerVersion StableVersion { get; init; } = StableSamplerVersion.V1024;
+    /// <summary>Cfg, top-k/top-p, more-smooth and the stable sampler, as a model recommends them (StarStudio's general defaults unless set).</summary>
+    public SamplingDefaults Sampling { get; init; } = SamplingDefaults.General;
     /// <summary>Prompt i is generated with seed Seed + i.</summary>
     public long Seed { get; init; }
     /// <summary>Prompts per generation batch (rows are independent: per-row seeds).</summary>
@@ -27,17 +23,20 @@ public sealed record EvalSettings
     /// The generation request of held-out prompts <paramref name="rows"/> (prompt i with seed Seed + i), without
     /// previews; <paramref name="prefix"/> hands the pipeline given tokens of the first scales (ScaleDiagnosis).
     /// </summary>
-    public GenerationRequest Request(IReadOnlyList<HeldOutPrompt> prompts, IReadOnlyList<int> rows, IReadOnlyList<IReadOnlyList<int[]>>? prefix = null) => new()
-    {
-        Prompts = [.. rows.Select(i => prompts[i].Prompt)],
-        Seeds = [.. rows.Select(i => Seed + i)],
-        Cfg = Cfg, TopK = TopK, TopP = TopP, MoreSmooth = MoreSmooth,
-        StableSampling = Stable, StableSamplerVersion = StableVersion,
-        Previews = PreviewMode.None, PrefixTokens = prefix,
-    };
+    public GenerationRequest Request(IReadOnlyList<HeldOutPrompt> prompts, IReadOnlyList<int> rows, IReadOnlyList<IReadOnlyList<int[]>>? prefix = null) =>
+        Sampling.ToRequest() with
+        {
+            Prompts = [.. rows.Select(i => prompts[i].Prompt)],
+            Seeds = [.. rows.Select(i => Seed + i)],
+            Previews = PreviewMode.None, PrefixTokens = prefix,
+        };
 
-    public override string ToString() =>
-        $"cfg {Cfg}, top-k {TopK}, top-p {TopP}, more-smooth {(MoreSmooth ? "on" : "off")}, {(Stable ? $"stable sampler ({StableVersion})" : "standard sampler")}";
+    public override string ToString()
+    {
+        var s = Sampling;
+        return $"cfg {s.Cfg}, top-k {s.TopK}, top-p {s.TopP}, more-smooth {(s.MoreSmooth ? "on" : "off")}, "
+            + (s.StableSampling ? $"stable sampler ({s.StableSamplerVersion})" : "standard sampler");
+    }
 }
 
 public sealed record EvalReport(EvalSettings Settings, ShapesEvalTable Table, IReadOnlyList<PromptEvaluation> Results, double MsPerImage);
@@ -139,11 +138,7 @@ public static class ModelEvaluation
         var firsts = new List<double>();
         for (int r = -1; r < runs; r++)
         {
-            var request = new GenerationRequest
-            {
-                Prompts = [prompt], Seed = settings.Seed + r + 1, Cfg = settings.Cfg, TopK = settings.TopK, TopP = settings.TopP,
-                MoreSmooth = settings.MoreSmooth, StableSampling = settings.Stable, StableSamplerVersion = settings.StableVersion, Previews = PreviewMode.Full,
-            };
+            var request = settings.Sampling.ToRequest() with { Prompts = [prompt], Seed = settings.Seed + r + 1, Previews = PreviewMode.Full };
             var clock = Stopwatch.StartNew();
             double first = double.NaN;
             foreach (var frame in pipeline.Generate(request))

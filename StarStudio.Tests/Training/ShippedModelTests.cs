@@ -1,5 +1,6 @@
 using StarStudio.Cli;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Presets;
 using StarStudio.Model.Imaging;
 using StarStudio.Model.Shapes;
 
@@ -105,7 +106,7 @@ public sealed class ShippedModelTests : IDisposable
         Assert.SkipWhen(folder is null, "models/shapes-star is not in this checkout yet.");
         using var model = ModelStore.Load(folder!);
         var prompts = new ShapesDataset(0, ShapesSplit.HeldOut, 64).HeldOutPrompts(6);
-        var report = Model.Training.ScaleDiagnosis.Run(model, prompts, new Model.Training.EvalSettings { Cfg = 4, Batch = 4 }, keepPictures: 3);
+        var report = Model.Training.ScaleDiagnosis.Run(model, prompts, new Model.Training.EvalSettings { Sampling = SamplingDefaults.General with { Cfg = 4 }, Batch = 4 }, keepPictures: 3);
 
         Assert.Equal(Enumerable.Range(0, 9), report.Rows.Select(r => r.GivenScales));
         Assert.Equal([1, 2, 3, 4, 6, 8, 12, 16, 0], report.Rows.Select(r => r.Side));

@@ -1,5 +1,6 @@
 using StarStudio.Model.Checkpoints;
 using StarStudio.Model.Generation;
+using StarStudio.Model.Presets;
 using StarStudio.Model.Shapes;
 using StarStudio.Model.Training;
 using TorchSharp;
@@ -318,7 +319,7 @@ public sealed class TrainingTests : IDisposable
         Assert.Equal(ShapesModelPreset.Tiny.Star.PatchNums, loaded.PatchNums);
         Assert.Equal(ShapesModelPreset.Tiny.Star with { PatchNums = loaded.PatchNums }, loaded);
         var prompts = new ShapesDataset(0, ShapesSplit.HeldOut, 32).HeldOutPrompts(6);
-        var report = ModelEvaluation.Run(model, prompts, new EvalSettings { Batch = 4, Cfg = 2, Stable = true });
+        var report = ModelEvaluation.Run(model, prompts, new EvalSettings { Batch = 4, Sampling = SamplingDefaults.General with { Cfg = 2, StableSampling = true } });
         Assert.Equal(6, report.Results.Count);
         Assert.Equal(6, report.Table.Total);
         Assert.All(report.Results, r => Assert.Equal((32, 32), (r.Image.Width, r.Image.Height)));
