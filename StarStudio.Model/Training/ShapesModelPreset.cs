@@ -157,25 +157,29 @@ public sealed record ShapesModelPreset
         Text = new WordTextEncoderConfig(Dim: 16, Depth: 1, Heads: 2, MaxTokens: 24),
     };
 
-    /// <summary>The presets a user can name, with what each is (help texts and errors list them from here).</summary>
-    public static string Catalogue =>
-        "shapes (the embedded model), shapes-abspos (it with absolute positions), shapes-centred (its generator trained on "
-        + "centred objects), shapes-layout (its stable-sampler head from the 3x3 scale), shapes-ordered (its tokenizer "
-        + "trained to draw from partial pyramids), shapes-ordered-wide (that with a decoder twice as wide), shapes-coarse (its 8x predecessor) or tiny";
-
-    public static ShapesModelPreset ByName(string name) => name switch
-    {
+    /// <summary>
+    /// The presets a user can name: the preset, what it is (help texts and errors list it), and older names it answers
+    /// to (the first is the one help texts show). Written once here, so `--preset` help, errors and lookups cannot disagree.
+    /// </summary>
+    static readonly (ShapesModelPreset Preset, string What, string[] Aliases)[] Named =
+    [
         // shapes-fine: this design's name while it was experimental (its training folders still say so).
-        "shapes" or "shapes-star" or "fine" or "shapes-fine" => Shapes,
-        "coarse" or "shapes-coarse" => Coarse,
-        "abspos" or "shapes-abspos" => ShapesAbsPos,
-        "centred" or "shapes-centred" => ShapesCentred,
-        "layout" or "shapes-layout" => ShapesLayout,
-        "ordered" or "shapes-ordered" => ShapesOrdered,
-        "ordered-wide" or "shapes-ordered-wide" => ShapesOrderedWide,
-        "tiny" or "shapes-tiny" => Tiny,
-        _ => throw new ArgumentException($"Unknown training preset '{name}': {Catalogue}."),
-    };
+        (Shapes, "the embedded model", ["shapes", "shapes-star", "fine", "shapes-fine"]),
+        (ShapesAbsPos, "it with absolute positions", ["shapes-abspos", "abspos"]),
+        (ShapesCentred, "its generator trained on centred objects", ["shapes-centred", "centred"]),
+        (ShapesLayout, "its stable-sampler head from the 3x3 scale", ["shapes-layout", "layout"]),
+        (ShapesOrdered, "its tokenizer trained to draw from partial pyramids", ["shapes-ordered", "ordered"]),
+        (ShapesOrderedWide, "that with a decoder twice as wide", ["shapes-ordered-wide", "ordered-wide"]),
+        (Coarse, "its 8x predecessor", ["shapes-coarse", "coarse"]),
+        (Tiny, "a few-second twin for tests", ["tiny", "shapes-tiny"]),
+    ];
+
+    /// <summary>"name (what it is), ..." for help texts and errors.</summary>
+    public static string Catalogue => string.Join(", ", Named.Select(n => $"{n.Aliases[0]} ({n.What})"));
+
+    public static ShapesModelPreset ByName(string name) =>
+        Named.FirstOrDefault(n => n.Aliases.Contains(name)).Preset
+        ?? throw new ArgumentException($"Unknown training preset '{name}': {Catalogue}.");
 
     /// <summary>
     /// This preset, after checking the training options that no config class checks (the VQ-VAE and transformer

@@ -131,7 +131,10 @@ public sealed class TrainingTests : IDisposable
     {
         // Every preset a user can name passes.
         foreach (var name in new[] { "shapes", "shapes-abspos", "shapes-centred", "shapes-layout", "shapes-ordered", "shapes-ordered-wide", "shapes-coarse", "tiny" })
+        {
             Assert.Same(ShapesModelPreset.ByName(name), ShapesModelPreset.ByName(name).Validated());
+            Assert.Contains($"{name} (", ShapesModelPreset.Catalogue);
+        }
         var ordered = ShapesModelPreset.ShapesOrdered;
         // 8 of 8 scales is no truncation; 0 scales would decode nothing; rng.Next(min, S) would throw at some step.
         foreach (int bad in new[] { 0, 8, 9 })
