@@ -131,7 +131,9 @@ public sealed record ShapesModelPreset
 
     /// <summary>
     /// <see cref="ShapesOrdered"/> with a decoder (and encoder) twice as wide (Ch 32): shapes-ordered's partial pyramids
-    /// stayed illegible, which could be the 16-channel decoder's limit. An experiment.
+    /// stayed illegible, which could have been the 16-channel decoder's limit. It was not: trained 1400 steps (42.7 min,
+    /// 4x the shipped VQ-VAE's time) the full ceiling is back at 87.3% and the partial pyramids are the right colours
+    /// earlier, but still blobs (through 8x8 12.0%, 12x12 19.0%; docs/MODEL_CARD.md). An experiment.
     /// </summary>
     public static ShapesModelPreset ShapesOrderedWide { get; } = ShapesOrdered with
     {
