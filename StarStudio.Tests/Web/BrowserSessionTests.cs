@@ -110,19 +110,14 @@ public class BrowserSessionTests(WebAppFixture app) : IClassFixture<WebAppFixtur
         {
             await page.ClickAsync("#generate");
             await page.Locator("#progress").WaitForAsync(new() { Timeout = 10000 });
-            await BrowserTests.QueuedAsync(host, 1);
-            var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            void OnChanged() { if (host.QueueLength == 0) emptied.TrySetResult(); }
-            host.Changed += OnChanged;
-            try
+            await BrowserTests.QueueReachesAsync(host, 1, TimeSpan.FromSeconds(10));
+            // The circuit is disposed after the retention period: its queued generation is cancelled.
+            await BrowserTests.QueueReachesAsync(host, 0, TimeSpan.FromSeconds(30), async () =>
             {
                 await context.SetOfflineAsync(true); // reconnecting fails until the server has given up on the circuit
                 await page.EvaluateAsync("window.__sockets.filter(s => s.readyState === 1).forEach(s => s.close())");
                 await page.WaitForFunctionAsync("window.__reconnectShown", null, new() { Timeout = 15000 });
-                // The circuit is disposed after the retention period: its queued generation is cancelled.
-                await emptied.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            }
-            finally { host.Changed -= OnChanged; }
+            });
         }
         finally { host.Resume(); }
         int socketsBefore = await page.EvaluateAsync<int>("window.__sockets.length");

@@ -37,14 +37,24 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
     }
 
     /// <summary>
-    /// Waits until the host holds <paramref name="jobs"/> queued jobs (10 s at most), then asserts it: the page shows its
-    /// progress bar as soon as the click is handled, and on a loaded machine that render can reach the browser before
-    /// the job is in the host's queue.
+    /// Runs <paramref name="action"/> (if any), then waits until the host holds <paramref name="jobs"/> queued jobs
+    /// (the host's Changed event; <paramref name="timeout"/> at most) and asserts it. Subscribed before the action, and
+    /// checked once after it, so no change is missed: the page shows its progress bar as soon as the click is handled,
+    /// and on a loaded machine that render can reach the browser before the job is in the host's queue.
     /// </summary>
-    internal static async Task QueuedAsync(StarStudio.Web.Services.ModelHost host, int jobs)
+    internal static async Task QueueReachesAsync(StarStudio.Web.Services.ModelHost host, int jobs, TimeSpan timeout, Func<Task>? action = null)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (host.QueueLength != jobs && DateTime.UtcNow < deadline) await Task.Delay(20);
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnChanged() { if (host.QueueLength == jobs) reached.TrySetResult(); }
+        host.Changed += OnChanged;
+        try
+        {
+            if (action is not null) await action();
+            OnChanged();
+            await reached.Task.WaitAsync(timeout);
+        }
+        catch (TimeoutException) { } // the assertion below says what the queue held instead
+        finally { host.Changed -= OnChanged; }
         Assert.Equal(jobs, host.QueueLength);
     }
 
@@ -227,19 +237,9 @@ public class BrowserTests(WebAppFixture app) : IClassFixture<WebAppFixture>
         {
             await page.ClickAsync("#generate");
             await page.Locator("#progress").WaitForAsync(new() { Timeout = 10000 });
-            await QueuedAsync(host, 1);
-
-            var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            void OnChanged() { if (host.QueueLength == 0) emptied.TrySetResult(); }
-            host.Changed += OnChanged;
-            try
-            {
-                await page.CloseAsync(new() { RunBeforeUnload = true });
-                // Blazor tells the server the circuit is gone; its scope's generation service cancels the job.
-                await emptied.Task.WaitAsync(TimeSpan.FromSeconds(15));
-            }
-            finally { host.Changed -= OnChanged; }
-            Assert.Equal(0, host.QueueLength);
+            await QueueReachesAsync(host, 1, TimeSpan.FromSeconds(10));
+            // Blazor tells the server the circuit is gone; its scope's generation service cancels the job.
+            await QueueReachesAsync(host, 0, TimeSpan.FromSeconds(15), () => page.CloseAsync(new() { RunBeforeUnload = true }));
         }
         finally { host.Resume(); }
     }
