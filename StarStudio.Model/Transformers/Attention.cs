@@ -30,7 +30,8 @@ public sealed class Attention : nn.Module
     [ComponentName(Name = "zero_k_bias")] Tensor _zeroKBias;
     [ComponentName(Name = "proj")] readonly Linear _proj;
 
-    public Attention(int embedDim, int numHeads, bool attnL2Norm, bool isCross = false, int inDimCross = 1024, Device? device = null)
+    public Attention(int embedDim, int numHeads, bool attnL2Norm, bool isCross = false, int inDimCross = 1024, Device? device = null,
+        double attnScaleInit = StarConfig.ReferenceAttnScaleInit)
         : base(isCross ? "CrossAttention" : "SelfAttention")
     {
         if (embedDim % numHeads != 0) throw new ArgumentException($"embed dim {embedDim} is not a multiple of heads {numHeads}.");
@@ -41,7 +42,7 @@ public sealed class Attention : nn.Module
         _l2Norm = attnL2Norm;
         _scale = attnL2Norm ? 1.0 : 0.25 / Math.Sqrt(_headDim);
         if (attnL2Norm)
-            _scaleMul_1H11 = Owned.Parameter(full([1, numHeads, 1, 1], Math.Log(4.0), dtype: ScalarType.Float32, device: device));
+            _scaleMul_1H11 = Owned.Parameter(full([1, numHeads, 1, 1], Math.Log(attnScaleInit), dtype: ScalarType.Float32, device: device));
         if (isCross)
         {
             _matKv = Linear(inDimCross, embedDim * 2, hasBias: false, device: device);
@@ -139,25 +140,74 @@ public sealed class Attention : nn.Module
     }
 }
 
-/// <summary>Two-layer MLP with tanh-approximate GELU (basic_var.py `FFN`).</summary>
+/// <summary>
+/// Two-layer MLP with tanh-approximate GELU (basic_var.py `FFN`). With <c>localMixKernel</c> > 0 (StarStudio's
+/// option, <see cref="StarConfig.LocalMixKernel"/>; never in official files) each scale's token map first passes a
+/// depthwise k x k conv, added to it: fc1(x + conv(x)); with fc1 that is a depthwise-separable conv. The conv starts at
+/// zero, so the block starts as the reference's. It works at the model's width, not fc1's 4x wider hidden features:
+/// there it made a training step of the shapes model 1.4x slower.
+/// </summary>
 public sealed class FFN : Module<Tensor, Tensor>
 {
     [ComponentName(Name = "fc1")] readonly Linear _fc1;
     [ComponentName(Name = "fc2")] readonly Linear _fc2;
+    [ComponentName(Name = "local_mix")] readonly Conv2d? _localMix;
 
-    public FFN(int inFeatures, int hiddenFeatures, Device? device = null) : base(nameof(FFN))
+    public FFN(int inFeatures, int hiddenFeatures, Device? device = null, int localMixKernel = 0) : base(nameof(FFN))
     {
         _fc1 = Linear(inFeatures, hiddenFeatures, device: device);
         _fc2 = Linear(hiddenFeatures, inFeatures, device: device);
+        if (localMixKernel > 0)
+        {
+            if (localMixKernel % 2 == 0) throw new ArgumentException($"The local mix kernel must be odd, got {localMixKernel}.");
+            _localMix = Conv2d(inFeatures, inFeatures, localMixKernel, padding: localMixKernel / 2, groups: inFeatures, device: device);
+            using (no_grad()) { _localMix.weight!.zero_(); _localMix.bias!.zero_(); }
+        }
         RegisterComponents();
     }
 
     internal Linear Fc2 => _fc2;
+    internal Conv2d? LocalMix => _localMix;
 
-    public override Tensor forward(Tensor x)
+    /// <summary>Token-wise only: without the local mix, or where x's tokens are not whole scale maps.</summary>
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    /// <summary>
+    /// x [B, L, C] whose L tokens are the row-major maps of consecutive scales with these sides (the local mix convolves
+    /// each map on its own: a token never mixes with another scale's). Null sides: no local mix.
+    /// </summary>
+    public Tensor Forward(Tensor x, IReadOnlyList<int>? scaleSides)
     {
         using var scope = NewDisposeScope();
+        if (_localMix is not null && scaleSides is not null) x = x + MixEachScale(x, scaleSides);
         var h = functional.gelu(_fc1.forward(x), TorchSharp.Modules.GELU.Approximate.tanh);
         return _fc2.forward(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The depthwise conv as k^2 shifted multiply-adds on channels-last maps, not Conv2d's kernel: the same sums, but
+    /// libtorch's CPU depthwise conv made a training step 1.5x slower (its backward especially).
+    /// </summary>
+    Tensor MixEachScale(Tensor h_BLH, IReadOnlyList<int> sides)
+    {
+        long B = h_BLH.shape[0], Hd = h_BLH.shape[2];
+        if (sides.Sum(pn => (long)pn * pn) != h_BLH.shape[1])
+            throw new ArgumentException($"Scale sides {string.Join(",", sides)} cover {sides.Sum(pn => pn * pn)} tokens, the input has {h_BLH.shape[1]}.");
+        int k = (int)_localMix!.weight!.shape[2], r = k / 2;
+        var w_KH = _localMix.weight.view(Hd, k * k).t();                      // [k*k, H]: tap (dy, dx) at row dy*k+dx
+        var parts = new List<Tensor>(sides.Count);
+        long begin = 0;
+        foreach (int pn in sides)
+        {
+            var map = h_BLH.narrow(1, begin, (long)pn * pn).reshape(B, pn, pn, Hd);
+            var padded = functional.pad(map, [0, 0, r, r, r, r]);               // zero border, as Conv2d's padding
+            Tensor acc = _localMix.bias!.expand(B, pn, pn, Hd);
+            for (int dy = 0; dy < k; dy++)
+                for (int dx = 0; dx < k; dx++)
+                    acc = acc + padded.narrow(1, dy, pn).narrow(2, dx, pn) * w_KH[dy * k + dx];
+            parts.Add(acc.reshape(B, (long)pn * pn, Hd));
+            begin += (long)pn * pn;
+        }
+        return parts.Count == 1 ? parts[0] : cat(parts, 1);
     }
 }

@@ -24,13 +24,15 @@ public sealed class AttnBlock : nn.Module
     [ComponentName(Name = "ada_gss")] Parameter? _adaGss;
 
     public AttnBlock(int embedDim, int numHeads, int mlpHidden, double normEps, bool attnL2Norm, bool enableCross,
-        int inDimCross, bool sharedAln, bool crossAttentionBatchQuirk, Device? device = null) : base(nameof(AttnBlock))
+        int inDimCross, bool sharedAln, bool crossAttentionBatchQuirk, Device? device = null,
+        double attnScaleInit = StarConfig.ReferenceAttnScaleInit, int localMixKernel = 0) : base(nameof(AttnBlock))
     {
         _width = embedDim;
         _crossBatchQuirk = crossAttentionBatchQuirk;
-        _attn = new Attention(embedDim, numHeads, attnL2Norm, device: device);
-        if (enableCross) _crossAttn = new Attention(embedDim, numHeads, attnL2Norm, isCross: true, inDimCross: inDimCross, device: device);
-        _ffn = new FFN(embedDim, mlpHidden, device: device);
+        _attn = new Attention(embedDim, numHeads, attnL2Norm, device: device, attnScaleInit: attnScaleInit);
+        if (enableCross) _crossAttn = new Attention(embedDim, numHeads, attnL2Norm, isCross: true, inDimCross: inDimCross, device: device,
+            attnScaleInit: attnScaleInit);
+        _ffn = new FFN(embedDim, mlpHidden, device: device, localMixKernel: localMixKernel);
         _lnWoGrad = LayerNorm(embedDim, eps: normEps, elementwise_affine: false, device: device);
         if (sharedAln)
         {
@@ -48,9 +50,10 @@ public sealed class AttnBlock : nn.Module
     /// x [B,L,C]. condLvl [1 or B, L, 6, C]: shared AdaLN condition for these tokens (null: no modulation, as the reference
     /// does whenever cond_BD is None). attnBias: self-attention mask (null with a cache). text/textMaskBias: cross-attention
     /// inputs (ignored when the block has no cross-attention or text is null). cos/sin: RoPE of these tokens.
+    /// scaleSides: the sides of the whole scale maps x holds, in order (the FFN's local mix; null: none).
     /// </summary>
     public Tensor Forward(Tensor x, Tensor? condLvl, Tensor? attnBias, Tensor? text, Tensor? textMaskBias,
-        Tensor? cos, Tensor? sin, KvCache? cache = null, int block = 0)
+        Tensor? cos, Tensor? sin, KvCache? cache = null, int block = 0, IReadOnlyList<int>? scaleSides = null)
     {
         using var scope = NewDisposeScope();
         Tensor? gamma1 = null, gamma2 = null, scale1 = null, scale2 = null, shift1 = null, shift2 = null;
@@ -71,7 +74,7 @@ public sealed class AttnBlock : nn.Module
             x = (_crossBatchQuirk ? c[0] : c) + x;
         }
 
-        var f = _ffn.forward(Modulate(_lnWoGrad.forward(x), scale2, shift2));
+        var f = _ffn.Forward(Modulate(_lnWoGrad.forward(x), scale2, shift2), scaleSides);
         x = x + (gamma2 is null ? f : f.mul(gamma2));
         return x.MoveToOuterDisposeScope();
     }

@@ -46,6 +46,23 @@ public sealed record StarConfig
     public double NormEps { get; init; } = 1e-6;
     /// <summary>L2-normalised q/k with a learned per-head scale (configs "anorm": true; build_vae_var default True).</summary>
     public bool AttnL2Norm { get; init; } = true;
+    /// <summary>VAR's and STAR's starting attention temperature with <see cref="AttnL2Norm"/>: scale_mul_1H11 = log 4.</summary>
+    public const double ReferenceAttnScaleInit = 4.0;
+    /// <summary>
+    /// StarStudio's option for training from scratch (a loaded checkpoint brings its own scale_mul_1H11): the starting
+    /// value of exp(scale_mul_1H11), the factor on the cosine similarities of l2-normalised attention (capped at 100).
+    /// The reference starts every head at 4, so no weight can exceed e^8 times another's; with a few thousand steps at
+    /// lr 1e-3 the learned value barely moves (the fifth shapes-star checkpoint ended at 3.7..8.6 after 2400 steps),
+    /// and attention stays too diffuse to read a token's neighbours (docs/MODEL_CARD.md).
+    /// </summary>
+    public double AttnScaleInit { get; init; } = ReferenceAttnScaleInit;
+    /// <summary>
+    /// StarStudio's option, off (0) in every released model: every block's FFN first mixes each scale's token map with a
+    /// depthwise k x k conv (FFN.local_mix, started at zero), so fc1 sees a token's neighbours of its own scale. In the reference a token sees its
+    /// neighbours only through attention; on ShapesWorld a 4-layer conv net reading the same coarse context predicts
+    /// twice as many of the 16x16 detail codes as the shipped transformer (docs/MODEL_CARD.md).
+    /// </summary>
+    public int LocalMixKernel { get; init; }
     /// <summary>Cross-attention to the text in every block (configs "enable_cross": true, except the d16 ablation).</summary>
     public bool EnableCross { get; init; } = true;
     /// <summary>Text hidden size = in_dim_cross (1024: the OpenCLIP ViT-H/14 text tower); also the pooled size.</summary>

@@ -101,7 +101,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         var blocks = new AttnBlock[config.Depth];
         for (int i = 0; i < config.Depth; i++)
             blocks[i] = new AttnBlock(C, config.Heads, config.MlpHidden, config.NormEps, config.AttnL2Norm, config.EnableCross,
-                config.TextDim, config.SharedAln, config.CrossAttentionBatchQuirk, device);
+                config.TextDim, config.SharedAln, config.CrossAttentionBatchQuirk, device, config.AttnScaleInit, config.LocalMixKernel);
         _blocks = ModuleList(blocks);
 
         _headLogits = Linear(C, config.VocabSize, device: device);
@@ -115,7 +115,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
             var fe = new AttnBlock[config.SamplerDepth];
             for (int i = 0; i < fe.Length; i++)
                 fe[i] = new AttnBlock(C, config.Heads, config.MlpHidden, config.NormEps, config.AttnL2Norm, enableCross: false,
-                    config.TextDim, config.SharedAln, crossAttentionBatchQuirk: false, device);
+                    config.TextDim, config.SharedAln, crossAttentionBatchQuirk: false, device, config.AttnScaleInit);
             _featExtractBlocks = ModuleList(fe);
             _posStartLast = Owned.Parameter(empty([1, _firstL, C], device: device));
             _headLogits2 = Linear(C, config.VocabSize, device: device);
@@ -253,7 +253,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         var maskBias = _cfg.EnableCross ? TextMaskBias(text.AttentionMask) : null;
         var x = x_NlC;
         for (int i = 0; i < _cfg.Depth; i++)
-            x = _blocks[i].Forward(x, condLvl, null, text.HiddenStates, maskBias, cos, sin, cache, i);
+            x = _blocks[i].Forward(x, condLvl, null, text.HiddenStates, maskBias, cos, sin, cache, i, [_cfg.PatchNums[si]]);
         cache.CommitScale(e - b);
         return x.MoveToOuterDisposeScope();
     }
@@ -300,7 +300,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         var condLvl = _cfg.SharedAln ? LevelCondition() : null;
         var maskBias = _cfg.EnableCross ? TextMaskBias(cond.AttentionMask) : null;
         for (int i = 0; i < _cfg.Depth; i++)
-            x = _blocks[i].Forward(x, condLvl, attnBias, cond.HiddenStates, maskBias, _ropeCos, _ropeSin);
+            x = _blocks[i].Forward(x, condLvl, attnBias, cond.HiddenStates, maskBias, _ropeCos, _ropeSin, scaleSides: _cfg.PatchNums);
         var logits = GetLogits(x);
         return (logits.MoveToOuterDisposeScope(), x.MoveToOuterDisposeScope());
     }

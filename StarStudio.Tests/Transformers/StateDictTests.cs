@@ -244,4 +244,26 @@ public class StateDictTests
         Assert.True(withPos[0, 0].allclose(withPos[0, 1]) is false, "positions must differ with absolute_pos_emb");
         Assert.True(without[0, 0].allclose(without[0, 1]), "without it a flat map's tokens are one input");
     }
+
+    [Fact]
+    public void Star_AttnScaleInitSetsEveryAttentionsStartingTemperature_AndTheReferencesIsFour()
+    {
+        // StarStudio's option for training from scratch: exp(scale_mul_1H11) starts at AttnScaleInit (reference: 4).
+        var cfg = TinyModels.Star(samplerHead: true) with { AttnScaleInit = 24 };
+        using var sharp = new StarTransformer(cfg);
+        using var reference = new StarTransformer(TinyModels.Star(samplerHead: true));
+        var sharpScales = sharp.state_dict().Where(kv => kv.Key.EndsWith("scale_mul_1H11")).ToList();
+        var referenceScales = reference.state_dict().Where(kv => kv.Key.EndsWith("scale_mul_1H11")).ToList();
+        // self- and cross-attention of every block, and the sampler head's self-attention
+        Assert.Equal(2 * cfg.Depth + cfg.SamplerDepth, sharpScales.Count);
+        Assert.Contains(sharpScales, kv => kv.Key.Contains("cross_attn"));
+        Assert.Contains(sharpScales, kv => kv.Key.StartsWith("feat_extract_blocks"));
+        foreach (var (_, t) in sharpScales) Assert.All(t.exp().data<float>().ToArray(), v => Assert.Equal(24f, v, 3));
+        foreach (var (_, t) in referenceScales) Assert.All(t.exp().data<float>().ToArray(), v => Assert.Equal(4f, v, 4));
+
+        // model.json keeps it (older manifests lack the key and read as the reference's 4).
+        string json = System.Text.Json.JsonSerializer.Serialize(cfg, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions);
+        Assert.Contains("\"attn_scale_init\": 24", json);
+        Assert.Equal(4.0, System.Text.Json.JsonSerializer.Deserialize<StarConfig>("{}", StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!.AttnScaleInit);
+    }
 }
