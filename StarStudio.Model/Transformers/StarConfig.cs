@@ -52,7 +52,7 @@ public sealed record StarConfig
     /// StarStudio's option for training from scratch (a loaded checkpoint brings its own scale_mul_1H11): the starting
     /// value of exp(scale_mul_1H11), the factor on the cosine similarities of l2-normalised attention (capped at 100).
     /// The reference starts every head at 4, so no weight can exceed e^8 times another's; with a few thousand steps at
-    /// lr 1e-3 the learned value barely moves (the fifth shapes-star checkpoint ended at 3.7..8.6 after 2400 steps),
+    /// lr 1e-3 the learned value barely moves (the shipped shapes-star ended at 3.7..8.6 after 2400 steps),
     /// and attention stays too diffuse to read a token's neighbours (docs/MODEL_CARD.md).
     /// </summary>
     public double AttnScaleInit { get; init; } = ReferenceAttnScaleInit;
@@ -132,6 +132,10 @@ public sealed record StarConfig
         if (StableSamplerHead && (SampleFromIdx < 1 || SampleFromIdx >= PatchNums.Count))
             throw new ArgumentException($"SampleFromIdx {SampleFromIdx} must lie in [1, {PatchNums.Count - 1}] when the sampler head is on.");
         if (StableSamplerHead && SamplerDepth < 1) throw new ArgumentException("SamplerDepth must be >= 1.");
+        if (!(AttnScaleInit > 0 && AttnScaleInit <= 100))
+            throw new ArgumentException($"AttnScaleInit must lie in (0, 100] (exp(scale_mul) is capped at 100), got {AttnScaleInit}.");
+        if (LocalMixKernel < 0 || (LocalMixKernel > 0 && (LocalMixKernel % 2 == 0 || LocalMixKernel > 15)))
+            throw new ArgumentException($"LocalMixKernel must be 0 (off) or an odd size up to 15, got {LocalMixKernel}.");
     }
 
     /// <summary>

@@ -119,4 +119,17 @@ public class LocalMixTests
         foreach (var t in new[] { logitsTf, hiddenTf, hiddenCached, logitsCached }) t.Dispose();
         TinyModels.DisposeAll(cond);
     }
+
+    [Theory]
+    [InlineData(2, 4.0, "LocalMixKernel")]
+    [InlineData(-1, 4.0, "LocalMixKernel")]
+    [InlineData(17, 4.0, "LocalMixKernel")]
+    [InlineData(0, 0.0, "AttnScaleInit")]
+    [InlineData(0, 150.0, "AttnScaleInit")]
+    [InlineData(0, double.NaN, "AttnScaleInit")]
+    public void Star_RefusesOptionValuesThatCannotTrain(int kernel, double scaleInit, string named)
+    {
+        var cfg = TinyModels.Star() with { LocalMixKernel = kernel, AttnScaleInit = scaleInit };
+        Assert.Contains(named, Assert.Throws<ArgumentException>(() => new StarTransformer(cfg).Dispose()).Message);
+    }
 }
