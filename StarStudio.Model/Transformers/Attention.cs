@@ -144,8 +144,8 @@ public sealed class Attention : nn.Module
 /// Two-layer MLP with tanh-approximate GELU (basic_var.py `FFN`). With <c>localMixKernel</c> > 0 (StarStudio's
 /// option, <see cref="StarConfig.LocalMixKernel"/>; never in official files) each scale's token map first passes a
 /// depthwise k x k conv, added to it: fc1(x + conv(x)); with fc1 that is a depthwise-separable conv. The conv starts at
-/// zero, so the block starts as the reference's. It works at the model's width, not fc1's 4x wider hidden features:
-/// there it made a training step of the shapes model 1.4x slower.
+/// zero, so the block starts as the reference's. It works at the model's width, not on fc1's 4x wider hidden features,
+/// where it made a training step of the shapes model 1.4x slower.
 /// </summary>
 public sealed class FFN : Module<Tensor, Tensor>
 {
@@ -185,8 +185,9 @@ public sealed class FFN : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The depthwise conv as k^2 shifted multiply-adds on channels-last maps, not Conv2d's kernel: the same sums, but
-    /// libtorch's CPU depthwise conv made a training step 1.5x slower (its backward especially).
+    /// The depthwise conv as k^2 shifted multiply-adds on the tokens' own channels-last layout (no transposes); the same
+    /// sums as Conv2d(groups = C) on each map (LocalMixTests). Measured on fc1's hidden features, a shapes training step
+    /// took about 5 s with libtorch's Conv2d, 4.4 s with these, 3.1 s without; at the model's width they cost little.
     /// </summary>
     Tensor MixEachScale(Tensor h_BLH, IReadOnlyList<int> sides)
     {
