@@ -57,10 +57,11 @@ public sealed record StarConfig
     /// </summary>
     public double AttnScaleInit { get; init; } = ReferenceAttnScaleInit;
     /// <summary>
-    /// StarStudio's option, off (0) in every released model: every block's FFN first mixes each scale's token map with a
-    /// depthwise k x k conv (FFN.local_mix, started at zero), so fc1 sees a token's neighbours of its own scale. In the
-    /// reference a token sees its neighbours only through attention; on ShapesWorld a 4-layer conv net reading the same
-    /// coarse context predicts twice as many of the 16x16 detail codes as the shipped transformer (docs/MODEL_CARD.md).
+    /// StarStudio's option, off (0) in every released model: every main block's FFN (not the sampler head's) first mixes
+    /// each scale's token map with a depthwise k x k conv (FFN.local_mix, started at zero), so fc1 sees a token's
+    /// neighbours of its own scale. In the reference a token sees its neighbours only through attention; on ShapesWorld
+    /// a 4-layer conv net reading the same coarse context predicts twice as many of the 16x16 detail codes as the
+    /// shipped transformer (docs/MODEL_CARD.md).
     /// </summary>
     public int LocalMixKernel { get; init; }
     /// <summary>Cross-attention to the text in every block (configs "enable_cross": true, except the d16 ablation).</summary>

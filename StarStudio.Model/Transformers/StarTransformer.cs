@@ -251,9 +251,10 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         var (cos, sin) = RopeSlice(b, e);
         var condLvl = _cfg.SharedAln ? LevelCondition().narrow(1, b, e - b) : null;
         var maskBias = _cfg.EnableCross ? TextMaskBias(text.AttentionMask) : null;
+        int[]? sides = _cfg.LocalMixKernel > 0 ? [_cfg.PatchNums[si]] : null;  // this scale's map, for the FFN's local mix
         var x = x_NlC;
         for (int i = 0; i < _cfg.Depth; i++)
-            x = _blocks[i].Forward(x, condLvl, null, text.HiddenStates, maskBias, cos, sin, cache, i, [_cfg.PatchNums[si]]);
+            x = _blocks[i].Forward(x, condLvl, null, text.HiddenStates, maskBias, cos, sin, cache, i, sides);
         cache.CommitScale(e - b);
         return x.MoveToOuterDisposeScope();
     }
@@ -300,7 +301,8 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         var condLvl = _cfg.SharedAln ? LevelCondition() : null;
         var maskBias = _cfg.EnableCross ? TextMaskBias(cond.AttentionMask) : null;
         for (int i = 0; i < _cfg.Depth; i++)
-            x = _blocks[i].Forward(x, condLvl, attnBias, cond.HiddenStates, maskBias, _ropeCos, _ropeSin, scaleSides: _cfg.PatchNums);
+            x = _blocks[i].Forward(x, condLvl, attnBias, cond.HiddenStates, maskBias, _ropeCos, _ropeSin,
+                scaleSides: _cfg.LocalMixKernel > 0 ? _cfg.PatchNums : null);
         var logits = GetLogits(x);
         return (logits.MoveToOuterDisposeScope(), x.MoveToOuterDisposeScope());
     }

@@ -113,9 +113,9 @@ public class LocalMixTests
         Assert.Equal(0, TinyModels.MaxAbsDiff(a.narrow(1, 0, 5), b.narrow(1, 0, 5)));
 
         // model.json keeps the option (older manifests lack it and read as off).
-        string json = System.Text.Json.JsonSerializer.Serialize(cfg, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions);
+        string json = TinyModels.ManifestJson(cfg);
         Assert.Contains("\"local_mix_kernel\": 3", json);
-        Assert.Equal(0, System.Text.Json.JsonSerializer.Deserialize<StarConfig>("{}", StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!.LocalMixKernel);
+        Assert.Equal(0, TinyModels.FromManifestJson("{}").LocalMixKernel);
         foreach (var t in new[] { logitsTf, hiddenTf, hiddenCached, logitsCached }) t.Dispose();
         TinyModels.DisposeAll(cond);
     }

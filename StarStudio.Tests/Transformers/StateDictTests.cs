@@ -231,10 +231,10 @@ public class StateDictTests
         using var plain = new StarTransformer(TinyModels.Star());
         Assert.DoesNotContain("pos_1LC", Actual(plain).Keys);
         // model.json keeps it (older manifests lack the key and read as off).
-        string json = System.Text.Json.JsonSerializer.Serialize(cfg, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions);
+        string json = TinyModels.ManifestJson(cfg);
         Assert.Contains("\"absolute_pos_emb\": true", json);
-        Assert.True(System.Text.Json.JsonSerializer.Deserialize<StarConfig>(json, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!.AbsolutePosEmb);
-        Assert.False(System.Text.Json.JsonSerializer.Deserialize<StarConfig>("{}", StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!.AbsolutePosEmb);
+        Assert.True(TinyModels.FromManifestJson(json).AbsolutePosEmb);
+        Assert.False(TinyModels.FromManifestJson("{}").AbsolutePosEmb);
 
         // The same latent at every position of scale 1: only the absolute positions tell its tokens apart.
         int si = 1, l = cfg.PatchNums[si] * cfg.PatchNums[si];
@@ -262,8 +262,8 @@ public class StateDictTests
         foreach (var (_, t) in referenceScales) Assert.All(t.exp().data<float>().ToArray(), v => Assert.Equal(4f, v, 4));
 
         // model.json keeps it (older manifests lack the key and read as the reference's 4).
-        string json = System.Text.Json.JsonSerializer.Serialize(cfg, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions);
+        string json = TinyModels.ManifestJson(cfg);
         Assert.Contains("\"attn_scale_init\": 24", json);
-        Assert.Equal(4.0, System.Text.Json.JsonSerializer.Deserialize<StarConfig>("{}", StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!.AttnScaleInit);
+        Assert.Equal(4.0, TinyModels.FromManifestJson("{}").AttnScaleInit);
     }
 }

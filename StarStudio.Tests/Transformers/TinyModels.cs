@@ -104,6 +104,14 @@ static class TinyModels
         return (hidden, all);
     }
 
+    /// <summary>A StarConfig as model.json writes it.</summary>
+    public static string ManifestJson(StarConfig config) =>
+        System.Text.Json.JsonSerializer.Serialize(config, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions);
+
+    /// <summary>A StarConfig as model.json reads it back ("{}": a manifest written before any option existed).</summary>
+    public static StarConfig FromManifestJson(string json) =>
+        System.Text.Json.JsonSerializer.Deserialize<StarConfig>(json, StarStudio.Model.Checkpoints.ModelManifest.JsonOptions)!;
+
     public static double MaxAbsDiff(Tensor a, Tensor b)
     {
         using var d = (a - b).abs().max();
