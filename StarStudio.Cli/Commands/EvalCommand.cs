@@ -13,6 +13,9 @@ namespace StarStudio.Cli.Commands;
 /// <summary>`starstudio eval`: ShapesEval accuracy per category on held-out prompts, time per image, failure grid.</summary>
 static class EvalCommand
 {
+    // Two defaults, so a model's sheet and its tokenizer's ceiling sheet, run one after the other, do not overwrite each other.
+    const string ModelSheet = "eval_by_scale.png", TokenizerSheet = "eval_tokenizer_by_scale.png";
+
     public static Command Create()
     {
         var models = new ModelOptions();
@@ -33,7 +36,7 @@ static class EvalCommand
         var vqvaeRun = new Option<string?>("--vqvae-run") { Description = "With --tokenizer-ceiling: judge the VQ-VAE of this training run's vqvae stage instead of a model's (needs --preset)." };
         var preset = new Option<string>("--preset") { Description = "With --vqvae-run: the run's training preset.", DefaultValueFactory = _ => "shapes" };
         var diagnose = new Option<bool>("--by-scale") { Description = "Where the model loses the picture: for k = 0..S, hand it the ground truth's first k scales, then score its greedy guess of scale k (all tokens, and the detail tokens that are not the plain code) and ShapesEval of what it generates from there. With --tokenizer-ceiling: the ceiling of the first k scales alone, for every k." };
-        var sheet = new Option<string>("--by-scale-sheet") { Description = "With --by-scale: PNG of the first 8 prompts, one row per k (the ground truth on top); with --tokenizer-ceiling --by-scale, their reconstructions from the first k scales.", DefaultValueFactory = _ => "eval_by_scale.png" };
+        var sheet = new Option<string?>("--by-scale-sheet") { Description = $"With --by-scale: PNG of the first 8 prompts, one row per k (the ground truth on top; default {ModelSheet}); with --tokenizer-ceiling --by-scale, their reconstructions from the first k scales (default {TokenizerSheet}). \"\" for none." };
         var truthJitter = new Option<float>("--truth-jitter") { Description = "Offsets of the ground-truth scenes that --tokenizer-ceiling and --by-scale tokenize (generation reads only the prompts, which do not change): 1 = ShapesWorld's full play, 0 = every object at its cell's centre (the shapes-centred preset's generator data).", DefaultValueFactory = _ => 1f };
         var compare = new Option<bool>("--compare") { Description = "Evaluate a grid of settings (standard vs stable with both schedules, cfg 0/2/4/6, more-smooth on/off) and print them side by side." };
 
@@ -68,7 +71,7 @@ static class EvalCommand
                     // --tokenizer-ceiling --by-scale: the ceiling of every partial pyramid, the finer scales left out.
                     var partial = ModelEvaluation.TokenizerCeilingByScale(vae, ceilingPrompts, p.GetValue(batch));
                     PrintPartialCeilings(partial, vae.Quantize.VPatchNums);
-                    if (p.GetValue(sheet) is { Length: > 0 } partialSheet)
+                    if ((p.GetValue(sheet) ?? TokenizerSheet) is { Length: > 0 } partialSheet)
                     {
                         // The first 8 prompts: the truth on top, then its reconstruction from the first k scales, one row per k.
                         var patchNums = vae.Quantize.VPatchNums;
@@ -104,7 +107,7 @@ static class EvalCommand
                 var diagnosis = ScaleDiagnosis.Run(model, prompts, baseSettings, progress: (done, total) => Console.Error.Write($"\r  k = {done - 1} of {total - 1} done"), cancellationToken: ct);
                 Console.Error.WriteLine();
                 PrintDiagnosis(diagnosis);
-                if (p.GetValue(sheet) is { Length: > 0 } sheetPath)
+                if ((p.GetValue(sheet) ?? ModelSheet) is { Length: > 0 } sheetPath)
                 {
                     ScaleDiagnosis.WriteSheet(sheetPath, diagnosis, prompts, side);
                     AnsiConsole.MarkupLine($"Pictures by k drawn to [bold]{Markup.Escape(sheetPath)}[/]");

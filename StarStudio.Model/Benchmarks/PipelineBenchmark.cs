@@ -100,7 +100,7 @@ public static class PipelineBenchmark
     public static TransformerShape ShapeOf(ScaleWiseModel model) => model.Transformer switch
     {
         StarTransformer star => new TransformerShape(star.Config.Depth, star.Config.Width, star.Config.MlpRatio, star.Config.VocabSize,
-            star.Config.PatchNums, star.Config.EnableCross ? model.TextEncoder?.MaxTokens ?? 0 : 0, star.Config.TextDim, AdaLn: false),
+            star.Config.PatchNums, star.Config.EnableCross ? model.TextEncoder?.MaxTokens ?? 0 : 0, star.Config.TextDim, AdaLn: false, star.Config.LocalMixKernel),
         VarTransformer var => new TransformerShape(var.Config.Depth, var.Config.Width, var.Config.MlpRatio, var.Config.VocabSize,
             var.Config.PatchNums, 0, 0, AdaLn: true),
         _ => throw new NotSupportedException($"No FLOP model for {model.Transformer.GetType().Name}."),

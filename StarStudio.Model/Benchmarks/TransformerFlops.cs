@@ -9,11 +9,13 @@ namespace StarStudio.Model.Benchmarks;
 /// <param name="TextTokens">T (0 for class-conditional models: no cross-attention).</param>
 /// <param name="TextDim">Width of the text hidden states.</param>
 /// <param name="AdaLn">VAR's per-block AdaLN linear (6C from D) per row.</param>
-public sealed record TransformerShape(int Depth, int Width, double MlpRatio, int VocabSize, IReadOnlyList<int> PatchNums, int TextTokens, int TextDim, bool AdaLn);
+/// <param name="LocalMixKernel">k of the FFN's depthwise k x k local mix (<see cref="Transformers.StarConfig.LocalMixKernel"/>; 0 = none, the reference).</param>
+public sealed record TransformerShape(int Depth, int Width, double MlpRatio, int VocabSize, IReadOnlyList<int> PatchNums, int TextTokens, int TextDim, bool AdaLn,
+    int LocalMixKernel = 0);
 
 /// <summary>
 /// Counts the multiply-adds (x2 = FLOPs) of KV-cached inference, one scale at a time, the way the pipeline runs it.
-/// Only matrix products count: norms, softmax and elementwise work are small beside them.
+/// Only matrix products (and the optional depthwise local mix) count: norms, softmax and elementwise work are small beside them.
 /// </summary>
 public static class TransformerFlops
 {
@@ -37,7 +39,8 @@ public static class TransformerFlops
                   + 2 * l * C * C;                                  // proj
             if (si == 0) cross += 2 * s.TextTokens * s.TextDim * 2 * C; // text k, v: computed once, cached
         }
-        double ffn = 2 * l * C * hidden * 2;
+        double ffn = 2 * l * C * hidden * 2
+                   + 2 * l * C * s.LocalMixKernel * s.LocalMixKernel; // depthwise: k^2 multiply-adds per channel per token
         double adaLn = s.AdaLn ? 2 * C * 6 * C : 0;                 // per row, once per scale
         double head = 2 * l * C * s.VocabSize;
         return N * (s.Depth * (selfAttn + cross + ffn + adaLn) + head);

@@ -29,6 +29,12 @@ public sealed class ScaleWiseModel : IDisposable
         if (transformer.Cvae != vae.Quantize.Embedding.weight!.shape[1] || transformer.VocabSize != vae.Quantize.Embedding.weight!.shape[0])
             throw new ArgumentException(
                 $"Transformer (V={transformer.VocabSize}, Cvae={transformer.Cvae}) and VQ-VAE codebook [{string.Join(", ", vae.Quantize.Embedding.weight!.shape)}] don't match.");
+        // The pipeline walks the transformer's schedule while the quantiser adds each scale to f_hat by its own: a
+        // different schedule would fail at the first scale (a count) or, worse, silently upsample to the wrong sides.
+        if (!transformer.PatchNums.SequenceEqual(vae.Quantize.VPatchNums))
+            throw new ArgumentException(
+                $"Transformer scales ({string.Join(", ", transformer.PatchNums)}) and VQ-VAE scales ({string.Join(", ", vae.Quantize.VPatchNums)}) don't match: " +
+                "the VQ-VAE config's v_patch_nums must be the transformer's patch_nums.");
     }
 
     readonly bool _ownsModules;

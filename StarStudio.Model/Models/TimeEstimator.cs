@@ -41,7 +41,7 @@ public static class TimeEstimator
                 ones(rows, MemoryEstimator.ClipTokens).DetachFromDisposeScope(), randn(rows, config.TextDim).DetachFromDisposeScope());
         }
         var shape = new TransformerShape(config.Depth, config.Width, config.MlpRatio, config.VocabSize, config.PatchNums,
-            config.EnableCross ? MemoryEstimator.ClipTokens : 0, config.TextDim, AdaLn: false);
+            config.EnableCross ? MemoryEstimator.ClipTokens : 0, config.TextDim, AdaLn: false, config.LocalMixKernel);
         return Run(name, rows, prefix, shape, d => new StarTransformer(Cut(d)), Cond, progress, matmulSize);
     }
 

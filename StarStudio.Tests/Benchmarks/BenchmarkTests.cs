@@ -15,6 +15,8 @@ public class TransformerFlopsTests
         Assert.Equal(96 + 8 + 8 + 32 + 32 + 48 + 32 + 240 + 128 + 80, TransformerFlops.ForScale(shape, 0, 1));
         // Scale 1 (l = 4, context 5): qkv 384; qk 160; av 160; proj 128; cross q 128 + 192 + proj 128; ffn 512; head 320. Two rows double it.
         Assert.Equal(2.0 * (384 + 160 + 160 + 128 + 128 + 192 + 128 + 512 + 320), TransformerFlops.ForScale(shape, 1, 2));
+        // A 3x3 local mix adds 2 * l * C * 9 to the FFN: 2*4*4*9 = 288 at scale 1.
+        Assert.Equal(2.0 * (384 + 160 + 160 + 128 + 128 + 192 + 128 + 512 + 288 + 320), TransformerFlops.ForScale(shape with { LocalMixKernel = 3 }, 1, 2));
     }
 
     [Fact]

@@ -191,4 +191,16 @@ public class CrossAttentionQuirkTests
         Assert.Equal(4, new GenerationPipeline(quirkModel).Generate(new GenerationRequest { Prompts = ["a red circle"] }).Count());
         quirky.Dispose();
     }
+
+    [Fact]
+    public void Model_RefusesAVqVaeWithAnotherScaleSchedule()
+    {
+        using var model = RandomModels.Create("tiny-star");
+        var patchNums = model.Transformer.PatchNums;
+        // Same codebook and latent side, the 3x3 scale left out: the pipeline would fail at its first scale, far from the cause.
+        using var vae = new StarStudio.Model.Vae.VQVAE(model.Vae.Config with { VPatchNums = [.. patchNums.Where(pn => pn != 3)] });
+        var e = Assert.Throws<ArgumentException>(() => new ScaleWiseModel("mismatch", model.Transformer, vae, model.TextEncoder, 10, 2, model.Device, ownsModules: false));
+        Assert.Contains($"Transformer scales ({string.Join(", ", patchNums)})", e.Message);
+        Assert.Contains("v_patch_nums", e.Message);
+    }
 }
