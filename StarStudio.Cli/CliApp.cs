@@ -5,7 +5,7 @@ using StarStudio.Model.Runtime;
 
 namespace StarStudio.Cli;
 
-/// <summary>The `starstudio` command line: generate, inspect, bench, models, convert, estimate, train, data, eval.</summary>
+/// <summary>The `starstudio` command line: generate, inspect, bench, models, convert, estimate, train, data, eval, probe.</summary>
 public static class CliApp
 {
     public static async Task<int> RunAsync(string[] args, TextWriter? output = null)
@@ -28,6 +28,7 @@ public static class CliApp
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(ProbeCommand.Create());
         var config = new InvocationConfiguration();
         if (output is not null) config.Output = output;
         return await root.Parse(args).InvokeAsync(config);

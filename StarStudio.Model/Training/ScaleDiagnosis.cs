@@ -43,7 +43,7 @@ public static class ScaleDiagnosis
         var pictures = new List<IReadOnlyList<RgbImage>>();
         for (int given = 0; given <= S; given++)
         {
-            long total = 0, right = 0, detail = 0, detailRight = 0, predictedPlain = 0;
+            var accuracy = new TokenAccuracy(plain);
             var results = new List<(EvalCategory, bool)>();
             var kept = new List<RgbImage>();
             for (int start = 0; start < prompts.Count; start += settings.Batch)
@@ -58,19 +58,7 @@ public static class ScaleDiagnosis
                     // Greedy (top-1 of the guided distribution) prediction of scale `given`; the run stops there.
                     var greedy = request with { TopK = 1, TopP = 0, MoreSmooth = false, StableSampling = false };
                     var frame = pipeline.Generate(greedy, cancellationToken).ElementAt(given);
-                    for (int j = 0; j < rowsOfChunk.Count; j++)
-                    {
-                        var predicted = frame.Tokens[j];
-                        var expected = truth[rowsOfChunk[j]][given];
-                        for (int q = 0; q < expected.Length; q++)
-                        {
-                            total++;
-                            bool hit = predicted[q] == expected[q];
-                            if (hit) right++;
-                            if (predicted[q] == plain) predictedPlain++;
-                            if (expected[q] != plain) { detail++; if (hit) detailRight++; }
-                        }
-                    }
+                    for (int j = 0; j < rowsOfChunk.Count; j++) accuracy.Add(frame.Tokens[j], truth[rowsOfChunk[j]][given]);
                 }
                 var last = pipeline.Generate(request, cancellationToken).Last();
                 for (int j = 0; j < rowsOfChunk.Count; j++)
@@ -81,11 +69,37 @@ public static class ScaleDiagnosis
                 }
             }
             rows.Add(new ScaleDiagnosisRow(given, given < S ? model.Transformer.PatchNums[given] : 0,
-                Ratio(right, total), Ratio(detail, total), Ratio(detailRight, detail), Ratio(predictedPlain, total), new ShapesEvalTable(results)));
+                accuracy.All, accuracy.DetailShare, accuracy.Detail, accuracy.PredictedPlainShare, new ShapesEvalTable(results)));
             pictures.Add(kept);
             progress?.Invoke(given + 1, S + 1);
         }
         return new ScaleDiagnosisReport(settings, plain, rows, pictures);
+    }
+
+    /// <summary>
+    /// Only the first half of one row: the model's greedy guess (top-1 of the guided distribution) of scale
+    /// <paramref name="given"/> from the truth's first <paramref name="given"/> scales, counted against the truth.
+    /// </summary>
+    public static TokenAccuracy GreedyAccuracy(ScaleWiseModel model, IReadOnlyList<HeldOutPrompt> prompts, EvalSettings settings, int given,
+        CancellationToken cancellationToken = default)
+    {
+        int S = model.Transformer.PatchNums.Count;
+        if (given < 0 || given >= S) throw new ArgumentOutOfRangeException(nameof(given), given, $"The model predicts scales 0..{S - 1}.");
+        if (settings.Batch < 1) throw new ArgumentException("The evaluation batch must be at least 1.");
+        var pipeline = new GenerationPipeline(model);
+        var truth = GroundTruthTokens(model.Vae, prompts, settings.Batch);
+        var accuracy = new TokenAccuracy(model.Vae.Quantize.PreferredCode());
+        for (int start = 0; start < prompts.Count; start += settings.Batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var rowsOfChunk = Enumerable.Range(start, Math.Min(settings.Batch, prompts.Count - start)).ToList();
+            var prefix = given == 0 ? null : Enumerable.Range(0, given)
+                .Select(si => (IReadOnlyList<int[]>)[.. rowsOfChunk.Select(i => truth[i][si])]).ToList();
+            var greedy = settings.Request(prompts, rowsOfChunk, prefix) with { TopK = 1, TopP = 0, MoreSmooth = false, StableSampling = false };
+            var frame = pipeline.Generate(greedy, cancellationToken).ElementAt(given);
+            for (int j = 0; j < rowsOfChunk.Count; j++) accuracy.Add(frame.Tokens[j], truth[rowsOfChunk[j]][given]);
+        }
+        return accuracy;
     }
 
     /// <summary>
@@ -119,7 +133,7 @@ public static class ScaleDiagnosis
     }
 
     /// <summary>Per prompt, per scale: the VQ-VAE's token ids of the prompt's ground-truth render.</summary>
-    static List<int[][]> GroundTruthTokens(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch)
+    internal static List<int[][]> GroundTruthTokens(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch)
     {
         int side = vae.Config.ImageSide;
         var device = vae.Quantize.Embedding.weight!.device;
@@ -136,6 +150,34 @@ public static class ScaleDiagnosis
         }
         return truth;
     }
+}
+
+/// <summary>
+/// Counts greedy guesses of a scale's tokens against the truth: on all tokens, and on the "detail" tokens, those
+/// whose truth is not the quantiser's plain (nothing-to-add) code. Ratios are NaN before anything is counted.
+/// </summary>
+public sealed class TokenAccuracy(long plainCode)
+{
+    long _total, _right, _detail, _detailRight, _predictedPlain;
+
+    public void Add(IReadOnlyList<int> predicted, IReadOnlyList<int> expected)
+    {
+        if (predicted.Count != expected.Count) throw new ArgumentException($"{predicted.Count} guesses for {expected.Count} tokens.");
+        for (int q = 0; q < expected.Count; q++)
+        {
+            _total++;
+            bool hit = predicted[q] == expected[q];
+            if (hit) _right++;
+            if (predicted[q] == plainCode) _predictedPlain++;
+            if (expected[q] != plainCode) { _detail++; if (hit) _detailRight++; }
+        }
+    }
+
+    public long Tokens => _total;
+    public double All => Ratio(_right, _total);
+    public double DetailShare => Ratio(_detail, _total);
+    public double Detail => Ratio(_detailRight, _detail);
+    public double PredictedPlainShare => Ratio(_predictedPlain, _total);
 
     static double Ratio(long part, long whole) => whole == 0 ? double.NaN : (double)part / whole;
 }

@@ -14,7 +14,7 @@ public sealed class ShippedModelTests : IDisposable
     public ShippedModelTests() => Directory.CreateDirectory(_dir);
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    static string? ShippedFolder()
+    internal static string? ShippedFolder()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -1,0 +1,153 @@
+// StarStudio's own diagnostic (no reference file): could a model know scale k's codes from what it is given? A plain
+// conv net reads exactly the transformer's input for scale k (f_hat summed over the truth's scales 0..k-1 and
+// area-downsampled to scale k's side: VectorQuantizer2.IdxBlToVarInput), without the prompt, learns scale k's codes on
+// training scenes, and guesses them greedily on the held-out truths. When it gets far more of them right than the
+// transformer does (`eval --by-scale`'s greedy columns, or `probe`'s own model rows), the codes are learnable from the
+// context and the transformer fails to read it; when it gets as few, the context does not hold them.
+using System.Diagnostics;
+using StarStudio.Model.Shapes;
+using StarStudio.Model.Vae;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace StarStudio.Model.Training;
+
+/// <param name="Scale">Index of the scale to predict (1..S-1: scale 0 has no coarser context).</param>
+/// <param name="Scenes">Training scenes (the first ones of the training split with <paramref name="DataSeed"/>, as the trainers read them).</param>
+/// <param name="Layers">3x3 convs of <paramref name="Width"/> channels, each followed by GELU; a 1x1 conv then gives the logits.</param>
+public sealed record ScaleProbeOptions(int Scale, int Scenes = 8192, int Steps = 1500, int Batch = 64, int Width = 128, int Layers = 4,
+    double Lr = 2e-3, int Seed = 1, int DataSeed = 1)
+{
+    public void Validate(int scales)
+    {
+        if (Scale < 1 || Scale >= scales)
+            throw new ArgumentException($"The probe predicts scales 1..{scales - 1} (scale 0 has no coarser context), not {Scale}.");
+        if (Scenes < 1 || Scenes > 1 << 20) throw new ArgumentException($"Training scenes must be between 1 and {1 << 20}, not {Scenes}.");
+        if (Steps < 1) throw new ArgumentException($"Steps must be at least 1, not {Steps}.");
+        if (Batch < 1 || Batch > Scenes) throw new ArgumentException($"The batch must be between 1 and the number of scenes ({Scenes}), not {Batch}.");
+        if (Width < 1 || Width > 4096) throw new ArgumentException($"The width must be between 1 and 4096, not {Width}.");
+        if (Layers < 1 || Layers > 32) throw new ArgumentException($"Layers must be between 1 and 32, not {Layers}.");
+        if (!(Lr > 0 && Lr < 1)) throw new ArgumentException($"The learning rate must be in (0, 1), not {Lr}.");
+    }
+}
+
+/// <param name="Side">Side of the predicted scale.</param>
+/// <param name="TrainLoss">Mean cross-entropy over the last tenth of the steps (nats).</param>
+/// <param name="Train">Greedy guesses on (up to 1024 of) the training scenes: against <paramref name="HeldOut"/>, whether the probe overfits.</param>
+/// <param name="HeldOut">Greedy guesses on the held-out prompts' truths.</param>
+public sealed record ScaleProbeResult(ScaleProbeOptions Options, int Side, long Parameters, double TrainLoss, TokenAccuracy Train,
+    TokenAccuracy HeldOut, TimeSpan Elapsed);
+
+public static class ScaleProbe
+{
+    /// <param name="progress">(step, steps, mean loss of the last steps).</param>
+    public static ScaleProbeResult Run(VQVAE vae, IReadOnlyList<HeldOutPrompt> heldOut, ScaleProbeOptions o,
+        Action<int, int, double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var patchNums = vae.Quantize.VPatchNums;
+        o.Validate(patchNums.Count);
+        if (heldOut.Count == 0) throw new ArgumentException("The probe needs at least one held-out prompt.");
+        var clock = Stopwatch.StartNew();
+        int side = vae.Config.ImageSide, pn = patchNums[o.Scale];
+        long plain = vae.Quantize.PreferredCode();
+
+        var train = new ShapesDataset(o.DataSeed, ShapesSplit.Train, side);
+        var (x, y) = Pairs(vae, o.Scale, o.Scenes, i => train.Sample(i).Image, cancellationToken);
+        var (heldX, heldY) = Pairs(vae, o.Scale, heldOut.Count, i => ShapesRenderer.Render(heldOut[i].Scene, side), cancellationToken);
+        try
+        {
+            manual_seed(o.Seed);
+            using var net = new ProbeNet(vae.Config.Cvae, vae.Config.VocabSize, o.Width, o.Layers);
+            using var optimizer = new AdamW(net.named_parameters().Select(p => (p.name, p.parameter)), weightDecay: 0.01);
+            var order = new Random(o.Seed);
+            var recent = new Queue<double>();
+            int window = Math.Max(1, o.Steps / 10);
+            for (int step = 0; step < o.Steps; step++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var pick = tensor(Enumerable.Range(0, o.Batch).Select(_ => (long)order.Next(o.Scenes)).ToArray());
+                var loss = F.cross_entropy(net.call(x.index_select(0, pick)), y.index_select(0, pick));
+                optimizer.ZeroGrad();
+                loss.backward();
+                optimizer.ClipGradNorm(2.0);
+                // Cosine from Lr to a tenth of it: the probe's answer should not hinge on a schedule.
+                optimizer.Step(o.Lr * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * step / o.Steps))));
+                recent.Enqueue(loss.item<float>());
+                if (recent.Count > window) recent.Dequeue();
+                if (progress is not null && (step % 10 == 9 || step == o.Steps - 1)) progress(step + 1, o.Steps, recent.Average());
+            }
+            long parameters = net.parameters().Sum(p => p.numel());
+            var trainAccuracy = Greedy(net, x.narrow(0, 0, Math.Min(o.Scenes, 1024)), y, plain);
+            var heldAccuracy = Greedy(net, heldX, heldY, plain);
+            return new ScaleProbeResult(o, pn, parameters, recent.Average(), trainAccuracy, heldAccuracy, clock.Elapsed);
+        }
+        finally
+        {
+            x.Dispose(); y.Dispose(); heldX.Dispose(); heldY.Dispose();
+        }
+    }
+
+    /// <summary>For n pictures: the transformer's input for scale k [n, Cvae, pn, pn] and the truth's codes there [n, pn, pn].</summary>
+    internal static (Tensor X, Tensor Y) Pairs(VQVAE vae, int scale, int n, Func<int, Imaging.RgbImage> picture, CancellationToken ct)
+    {
+        var patchNums = vae.Quantize.VPatchNums;
+        int pn = patchNums[scale], C = vae.Config.Cvae;
+        // IdxBlToVarInput concatenates the inputs of scales 1..S-1: scale k's start after the tokens of scales 1..k-1.
+        int offset = patchNums.Take(scale).Skip(1).Sum(p => p * p);
+        var xs = new List<Tensor>();
+        var ys = new List<Tensor>();
+        using var _ = no_grad();
+        for (int start = 0; start < n; start += 64)
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            int count = Math.Min(64, n - start);
+            var images = ShapesBatches.ToTensor([.. Enumerable.Range(start, count).Select(picture)]);
+            var idx_Bl = vae.ImgToIdxBl(images);
+            var input = vae.Quantize.IdxBlToVarInput(idx_Bl)!.narrow(1, offset, pn * pn);   // [B, pn*pn, C]
+            xs.Add(input.transpose(1, 2).reshape(count, C, pn, pn).contiguous().MoveToOuterDisposeScope());
+            ys.Add(idx_Bl[scale].reshape(count, pn, pn).to_type(ScalarType.Int64).MoveToOuterDisposeScope());
+        }
+        var x = cat(xs, 0);
+        var y = cat(ys, 0);
+        foreach (var t in xs.Concat(ys)) t.Dispose();
+        return (x, y);
+    }
+
+    static TokenAccuracy Greedy(ProbeNet net, Tensor x, Tensor y, long plain)
+    {
+        var accuracy = new TokenAccuracy(plain);
+        using var _ = no_grad();
+        for (long start = 0; start < x.shape[0]; start += 256)
+        {
+            using var scope = NewDisposeScope();
+            long count = Math.Min(256, x.shape[0] - start);
+            var guess = net.call(x.narrow(0, start, count)).argmax(1).flatten(1).to_type(ScalarType.Int32).cpu();
+            var truth = y.narrow(0, start, count).flatten(1).to_type(ScalarType.Int32).cpu();
+            for (long i = 0; i < count; i++) accuracy.Add(guess[i].data<int>().ToArray(), truth[i].data<int>().ToArray());
+        }
+        return accuracy;
+    }
+
+    /// <summary>Layers of 3x3 convs (same padding), each followed by GELU, then a 1x1 conv to the codebook's logits.</summary>
+    sealed class ProbeNet : nn.Module<Tensor, Tensor>
+    {
+        readonly TorchSharp.Modules.ModuleList<SafeConv2d> convs = new();
+        readonly SafeConv2d head;
+
+        public ProbeNet(int inChannels, int vocab, int width, int layers) : base(nameof(ProbeNet))
+        {
+            for (int i = 0; i < layers; i++) convs.Add(new SafeConv2d(i == 0 ? inChannels : width, width, 3, padding: 1));
+            head = new SafeConv2d(width, vocab, 1);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            foreach (var conv in convs) x = F.gelu(conv.call(x));
+            return head.call(x);
+        }
+    }
+}
