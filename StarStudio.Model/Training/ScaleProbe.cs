@@ -58,7 +58,9 @@ public static class ScaleProbe
         try
         {
             manual_seed(o.Seed);
+            var device = x.device;
             using var net = new ProbeNet(vae.Config.Cvae, vae.Config.VocabSize, o.Width, o.Layers);
+            net.to(device);
             using var optimizer = new AdamW(net.named_parameters().Select(p => (p.name, p.parameter)), weightDecay: 0.01);
             var order = new Random(o.Seed);
             var recent = new Queue<double>();
@@ -67,7 +69,7 @@ public static class ScaleProbe
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
-                var pick = tensor(Enumerable.Range(0, o.Batch).Select(_ => (long)order.Next(o.Scenes)).ToArray());
+                var pick = tensor(Enumerable.Range(0, o.Batch).Select(_ => (long)order.Next(o.Scenes)).ToArray(), device: device);
                 var loss = F.cross_entropy(net.call(x.index_select(0, pick)), y.index_select(0, pick));
                 optimizer.ZeroGrad();
                 loss.backward();
@@ -79,7 +81,8 @@ public static class ScaleProbe
                 if (progress is not null && (step % 10 == 9 || step == o.Steps - 1)) progress(step + 1, o.Steps, recent.Average());
             }
             long parameters = net.parameters().Sum(p => p.numel());
-            var trainAccuracy = Greedy(net, x.narrow(0, 0, Math.Min(o.Scenes, 1024)), y, plain);
+            using var firstScenes = x.narrow(0, 0, Math.Min(o.Scenes, 1024));
+            var trainAccuracy = Greedy(net, firstScenes, y, plain);
             var heldAccuracy = Greedy(net, heldX, heldY, plain);
             return new ScaleProbeResult(o, pn, parameters, recent.Average(), trainAccuracy, heldAccuracy, clock.Elapsed);
         }
@@ -104,7 +107,7 @@ public static class ScaleProbe
             ct.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             int count = Math.Min(64, n - start);
-            var images = ShapesBatches.ToTensor([.. Enumerable.Range(start, count).Select(picture)]);
+            var images = ShapesBatches.ToTensor([.. Enumerable.Range(start, count).Select(picture)], vae.Quantize.Embedding.weight!.device);
             var idx_Bl = vae.ImgToIdxBl(images);
             var input = vae.Quantize.IdxBlToVarInput(idx_Bl)!.narrow(1, offset, pn * pn);   // [B, pn*pn, C]
             xs.Add(input.transpose(1, 2).reshape(count, C, pn, pn).contiguous().MoveToOuterDisposeScope());
