@@ -50,16 +50,8 @@ public static class ScaleDiagnosis
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var rowsOfChunk = Enumerable.Range(start, Math.Min(settings.Batch, prompts.Count - start)).ToList();
-                var prefix = given == 0 ? null : Enumerable.Range(0, given)
-                    .Select(si => (IReadOnlyList<int[]>)[.. rowsOfChunk.Select(i => truth[i][si])]).ToList();
-                var request = settings.Request(prompts, rowsOfChunk, prefix);
-                if (given < S)
-                {
-                    // Greedy (top-1 of the guided distribution) prediction of scale `given`; the run stops there.
-                    var greedy = request with { TopK = 1, TopP = 0, MoreSmooth = false, StableSampling = false };
-                    var frame = pipeline.Generate(greedy, cancellationToken).ElementAt(given);
-                    for (int j = 0; j < rowsOfChunk.Count; j++) accuracy.Add(frame.Tokens[j], truth[rowsOfChunk[j]][given]);
-                }
+                var request = TruthRequest(settings, prompts, truth, rowsOfChunk, given);
+                if (given < S) CountGreedy(pipeline, request, truth, rowsOfChunk, given, accuracy, cancellationToken);
                 var last = pipeline.Generate(request, cancellationToken).Last();
                 for (int j = 0; j < rowsOfChunk.Count; j++)
                 {
@@ -93,13 +85,23 @@ public static class ScaleDiagnosis
         {
             cancellationToken.ThrowIfCancellationRequested();
             var rowsOfChunk = Enumerable.Range(start, Math.Min(settings.Batch, prompts.Count - start)).ToList();
-            var prefix = given == 0 ? null : Enumerable.Range(0, given)
-                .Select(si => (IReadOnlyList<int[]>)[.. rowsOfChunk.Select(i => truth[i][si])]).ToList();
-            var greedy = settings.Request(prompts, rowsOfChunk, prefix) with { TopK = 1, TopP = 0, MoreSmooth = false, StableSampling = false };
-            var frame = pipeline.Generate(greedy, cancellationToken).ElementAt(given);
-            for (int j = 0; j < rowsOfChunk.Count; j++) accuracy.Add(frame.Tokens[j], truth[rowsOfChunk[j]][given]);
+            CountGreedy(pipeline, TruthRequest(settings, prompts, truth, rowsOfChunk, given), truth, rowsOfChunk, given, accuracy, cancellationToken);
         }
         return accuracy;
+    }
+
+    /// <summary>The request for these rows with the truth's first <paramref name="given"/> scales handed to the pipeline.</summary>
+    static GenerationRequest TruthRequest(EvalSettings settings, IReadOnlyList<HeldOutPrompt> prompts, List<int[][]> truth, List<int> rows, int given) =>
+        settings.Request(prompts, rows, given == 0 ? null : Enumerable.Range(0, given)
+            .Select(si => (IReadOnlyList<int[]>)[.. rows.Select(i => truth[i][si])]).ToList());
+
+    /// <summary>Greedy (top-1 of the guided distribution) prediction of scale <paramref name="given"/>, counted; the run stops there.</summary>
+    static void CountGreedy(GenerationPipeline pipeline, GenerationRequest request, List<int[][]> truth, List<int> rows, int given,
+        TokenAccuracy accuracy, CancellationToken cancellationToken)
+    {
+        var greedy = request with { TopK = 1, TopP = 0, MoreSmooth = false, StableSampling = false };
+        var frame = pipeline.Generate(greedy, cancellationToken).ElementAt(given);
+        for (int j = 0; j < rows.Count; j++) accuracy.Add(frame.Tokens[j], truth[rows[j]][given]);
     }
 
     /// <summary>
