@@ -27,11 +27,12 @@ static class ProbeCommand
         var count = new Option<int>("--prompts") { Description = "Held-out prompts whose truths both the probe and the model guess.", DefaultValueFactory = _ => 300 };
         var dataSeed = new Option<int>("--data-seed") { Description = "Seed of the held-out prompt list.", DefaultValueFactory = _ => 0 };
         var cfg = new Option<double>("--cfg") { Description = "Guidance of the model's guided row (default: the model's recommended; its cfg 0 row is always printed)." };
+        var codebookHead = new Option<int>("--codebook-head") { Description = "K > 0: score the codes by their distance to K predicted residuals in the codebook's space (a mixture of K Gaussians) instead of one weight row per code." };
         var batchEval = new Option<int>("--eval-batch") { Description = "Prompts per batch of the model's guesses.", DefaultValueFactory = _ => 25 };
 
         var cmd = new Command("probe", "Could the model know a scale's codes? A small conv net learns them from what the transformer is given (no prompt); its greedy accuracy on held-out truths beside the model's.");
         models.AddTo(cmd);
-        foreach (var o in new Option[] { scale, scenes, steps, batch, width, layers, lr, seed, count, dataSeed, cfg, batchEval }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { scale, scenes, steps, batch, width, layers, lr, seed, count, dataSeed, cfg, batchEval, codebookHead }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
             int n = p.GetValue(count);
@@ -40,12 +41,13 @@ static class ProbeCommand
             if (!model.Limits.TextConditional) throw new ArgumentException("The probe reads ShapesWorld truths: it needs a text-conditional (STAR) ShapesWorld model.");
             var patchNums = model.Transformer.PatchNums;
             var options = new ScaleProbeOptions(p.GetValue(scale) ?? patchNums.Count - 1, p.GetValue(scenes), p.GetValue(steps), p.GetValue(batch),
-                p.GetValue(width), p.GetValue(layers), p.GetValue(lr), p.GetValue(seed));
+                p.GetValue(width), p.GetValue(layers), p.GetValue(lr), p.GetValue(seed), CodebookHead: p.GetValue(codebookHead));
             options.Validate(patchNums.Count);
             var prompts = new ShapesDataset(p.GetValue(dataSeed), ShapesSplit.HeldOut, model.Vae.Config.ImageSide).HeldOutPrompts(n);
             int pn = patchNums[options.Scale];
 
-            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(model.Name)}: probing scale {options.Scale} ({pn}x{pn}) with {options.Layers} 3x3 convs of width {options.Width}, " +
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(model.Name)}: probing scale {options.Scale} ({pn}x{pn}) with {options.Layers} 3x3 convs of width {options.Width}" +
+                                   (options.CodebookHead > 0 ? $" and a codebook head of {options.CodebookHead} component(s)" : "") + ", " +
                                    $"{options.Scenes} training scenes, {options.Steps} steps of {options.Batch}[/]");
             var result = ScaleProbe.Run(model.Vae, prompts, options,
                 (step, total, loss) => Console.Error.Write($"\r  probe step {step}/{total}, loss {loss:F3}"), ct);

@@ -16,8 +16,11 @@ namespace StarStudio.Model.Training;
 /// <param name="Scale">Index of the scale to predict (1..S-1: scale 0 has no coarser context).</param>
 /// <param name="Scenes">Training scenes (the first ones of the training split with <paramref name="DataSeed"/>, as the trainers read them).</param>
 /// <param name="Layers">3x3 convs of <paramref name="Width"/> channels, each followed by GELU; a 1x1 conv then gives the logits.</param>
+/// <param name="CodebookHead">With K &gt; 0, score the codes by their distance to K predicted residuals
+/// (<see cref="Transformers.CodebookHead"/>) instead of with a 1x1 conv per code: does a head that knows the codebook's
+/// geometry learn the codes sooner?</param>
 public sealed record ScaleProbeOptions(int Scale, int Scenes = 8192, int Steps = 1500, int Batch = 64, int Width = 128, int Layers = 4,
-    double Lr = 2e-3, int Seed = 1, int DataSeed = 1)
+    double Lr = 2e-3, int Seed = 1, int DataSeed = 1, int CodebookHead = 0)
 {
     public void Validate(int scales)
     {
@@ -28,6 +31,7 @@ public sealed record ScaleProbeOptions(int Scale, int Scenes = 8192, int Steps =
         if (Batch < 1 || Batch > Scenes) throw new ArgumentException($"The batch must be between 1 and the number of scenes ({Scenes}), not {Batch}.");
         if (Width < 1 || Width > 4096) throw new ArgumentException($"The width must be between 1 and 4096, not {Width}.");
         if (Layers < 1 || Layers > 32) throw new ArgumentException($"Layers must be between 1 and 32, not {Layers}.");
+        if (CodebookHead < 0 || CodebookHead > 16) throw new ArgumentException($"The codebook head takes 0 (off) to 16 components, not {CodebookHead}.");
         if (!(Lr > 0 && Lr < 1)) throw new ArgumentException($"The learning rate must be in (0, 1), not {Lr}.");
     }
 }
@@ -59,7 +63,8 @@ public static class ScaleProbe
         {
             manual_seed(o.Seed);
             var device = x.device;
-            using var net = new ProbeNet(vae.Config.Cvae, vae.Config.VocabSize, o.Width, o.Layers);
+            using var net = new ProbeNet(vae.Config.Cvae, vae.Config.VocabSize, o.Width, o.Layers,
+                o.CodebookHead > 0 ? vae.Quantize.Embedding.weight! : null, o.CodebookHead);
             net.to(device);
             using var optimizer = new AdamW(net.named_parameters().Select(p => (p.name, p.parameter)), weightDecay: 0.01);
             var order = new Random(o.Seed);
@@ -134,23 +139,27 @@ public static class ScaleProbe
         return accuracy;
     }
 
-    /// <summary>Layers of 3x3 convs (same padding), each followed by GELU, then a 1x1 conv to the codebook's logits.</summary>
+    /// <summary>Layers of 3x3 convs (same padding), each followed by GELU, then a 1x1 conv to the codebook's logits
+    /// (or, given the codebook, a <see cref="Transformers.CodebookHead"/> at every pixel).</summary>
     sealed class ProbeNet : nn.Module<Tensor, Tensor>
     {
         readonly TorchSharp.Modules.ModuleList<SafeConv2d> convs = new();
-        readonly SafeConv2d head;
+        readonly SafeConv2d? head;
+        readonly Transformers.CodebookHead? codebookHead;
 
-        public ProbeNet(int inChannels, int vocab, int width, int layers) : base(nameof(ProbeNet))
+        public ProbeNet(int inChannels, int vocab, int width, int layers, Tensor? codebook, int components) : base(nameof(ProbeNet))
         {
             for (int i = 0; i < layers; i++) convs.Add(new SafeConv2d(i == 0 ? inChannels : width, width, 3, padding: 1));
-            head = new SafeConv2d(width, vocab, 1);
+            if (codebook is null) head = new SafeConv2d(width, vocab, 1);
+            else codebookHead = new Transformers.CodebookHead(width, codebook, components);
             RegisterComponents();
         }
 
+        /// <returns>Logits [B, V, H, W].</returns>
         public override Tensor forward(Tensor x)
         {
             foreach (var conv in convs) x = F.gelu(conv.call(x));
-            return head.call(x);
+            return head is not null ? head.call(x) : codebookHead!.call(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2);
         }
     }
 }

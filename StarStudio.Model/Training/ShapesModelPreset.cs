@@ -163,6 +163,17 @@ public sealed record ShapesModelPreset
         Star = Shapes.Star with { LocalMixKernel = 3 },
     };
 
+    /// <summary>
+    /// The embedded design with the codebook-tied head (StarConfig.CodebookHead): the transformer predicts the residual
+    /// in the codebook's space and every code is scored by its distance to it, so codes that draw alike are learned
+    /// together (docs/MODEL_CARD.md).
+    /// </summary>
+    public static ShapesModelPreset ShapesCodebook { get; } = Shapes with
+    {
+        Name = "shapes-codebook",
+        Star = Shapes.Star with { CodebookHead = 1 },
+    };
+
     /// <summary>A few-second twin for tests: 32x32 images, 4 scales, width 32.</summary>
     public static ShapesModelPreset Tiny { get; } = new()
     {
@@ -196,6 +207,7 @@ public sealed record ShapesModelPreset
         (ShapesOrderedWide, "that with a decoder twice as wide", ["shapes-ordered-wide", "ordered-wide"]),
         (ShapesSharp, "it with sharper attention from the start", ["shapes-sharp", "sharp"]),
         (ShapesLocal, "it with a local conv in every FFN", ["shapes-local", "local"]),
+        (ShapesCodebook, "it with a head tied to the codebook", ["shapes-codebook", "codebook"]),
         (Coarse, "its 8x predecessor", ["shapes-coarse", "coarse"]),
         (Tiny, "a few-second twin for tests", ["tiny", "shapes-tiny"]),
     ];

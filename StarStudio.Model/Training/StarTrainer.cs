@@ -37,6 +37,7 @@ public sealed class StarTrainer : TrainerBase
         manual_seed(options.Seed);
         _transformer = new StarTransformer(Preset.Star);
         _transformer.InitWeights(initStd: -1);
+        if (Preset.Star.CodebookHead > 0) _transformer.TieHeadToCodebook(_vae.Quantize.Embedding.weight!, _vae.Quantize.PreferredCode());
         ReplaceNonFinite(_transformer);
         _text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), Preset.Text);
         if (options.PromptProbeWeight > 0) _probe = new PromptProbe(Preset.Text.Dim);

@@ -64,6 +64,15 @@ public sealed record StarConfig
     /// shipped transformer (docs/MODEL_CARD.md).
     /// </summary>
     public int LocalMixKernel { get; init; }
+    /// <summary>
+    /// StarStudio's option, off (0) in every released model: with K &gt; 0, a <see cref="Transformers.CodebookHead"/> of
+    /// K components adds its logits to head_logits's: it predicts residuals in the VQ-VAE's codebook space and scores
+    /// each code by its distance to them (a frozen copy of the codebook is saved with the weights as
+    /// head_codebook.codebook), while head_logits keeps what a Gaussian learns slowly: the codes' frequencies and
+    /// several modes. On ShapesWorld a conv probe with the codebook head alone learns the 16x16 codes faster than one
+    /// with a row per code (docs/MODEL_CARD.md).
+    /// </summary>
+    public int CodebookHead { get; init; }
     /// <summary>Cross-attention to the text in every block (configs "enable_cross": true, except the d16 ablation).</summary>
     public bool EnableCross { get; init; } = true;
     /// <summary>Text hidden size = in_dim_cross (1024: the OpenCLIP ViT-H/14 text tower); also the pooled size.</summary>
@@ -135,6 +144,8 @@ public sealed record StarConfig
         if (StableSamplerHead && SamplerDepth < 1) throw new ArgumentException("SamplerDepth must be >= 1.");
         if (!(AttnScaleInit > 0 && AttnScaleInit <= 100))
             throw new ArgumentException($"AttnScaleInit must lie in (0, 100] (exp(scale_mul) is capped at 100), got {AttnScaleInit}.");
+        if (CodebookHead < 0 || CodebookHead > 16)
+            throw new ArgumentException($"CodebookHead must be 0 (off, the reference's head_logits) or 1..16 components, got {CodebookHead}.");
         if (LocalMixKernel < 0 || (LocalMixKernel > 0 && (LocalMixKernel % 2 == 0 || LocalMixKernel > 15)))
             throw new ArgumentException($"LocalMixKernel must be 0 (off) or an odd size up to 15, got {LocalMixKernel}.");
     }

@@ -33,6 +33,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     [ComponentName(Name = "blocks")] readonly ModuleList<AttnBlock> _blocks;
     // 6. heads
     [ComponentName(Name = "head_logits")] readonly Linear _headLogits;
+    [ComponentName(Name = "head_codebook")] readonly CodebookHead? _headCodebook;
     [ComponentName(Name = "encoder_proj")] readonly Linear _encoderProj;
     [ComponentName(Name = "logit_norm")] readonly LayerNorm? _logitNorm;
     // causal-driven stable sampler head (enable_adaptive_norm)
@@ -105,6 +106,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         _blocks = ModuleList(blocks);
 
         _headLogits = Linear(C, config.VocabSize, device: device);
+        if (config.CodebookHead > 0) _headCodebook = new CodebookHead(C, zeros(config.VocabSize, config.Cvae, device: device), config.CodebookHead);
         _encoderProj = Linear(config.TextDim, C, device: device);
         if (config.LogitNorm || config.StableSamplerHead)
             _logitNorm = LayerNorm(C, eps: config.NormEps, elementwise_affine: false, device: device);
@@ -262,12 +264,24 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     /// <summary>Logits [N,l,V] = head_logits(logit_norm(h)) (get_logits); si and cond are not needed by STAR.</summary>
     public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond) => GetLogits(h_NlC);
 
-    /// <summary>get_logits: optional LayerNorm without affine, then head_logits.</summary>
+    /// <summary>get_logits: optional LayerNorm without affine, then head_logits (plus StarStudio's codebook head).</summary>
     public Tensor GetLogits(Tensor h)
     {
         using var scope = NewDisposeScope();
         var f = _cfg.LogitNorm ? _logitNorm!.forward(h) : h;
-        return _headLogits.forward(f).MoveToOuterDisposeScope();
+        var logits = _headLogits.forward(f);
+        return (_headCodebook is null ? logits : logits + _headCodebook.forward(f)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Ties a fresh <see cref="StarConfig.CodebookHead"/> to the VQ-VAE it will be trained with (its codebook copied,
+    /// the head's scale started from it). Loaded weights bring their own copy, so only training from scratch calls this.
+    /// </summary>
+    /// <param name="startCode">The code the fresh head predicts everywhere (the quantiser's plain code).</param>
+    public void TieHeadToCodebook(Tensor codebook, long? startCode = null)
+    {
+        if (_headCodebook is null) throw new InvalidOperationException("This STAR model has a plain head_logits (StarConfig.CodebookHead is 0).");
+        _headCodebook.Tie(codebook, startCode);
     }
 
     // ---------------------------------------------------------------- training / teacher forcing
@@ -463,6 +477,9 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
             _headLogits.weight!.mul_(initHead);
             _headLogits.bias!.zero_();
         }
+        // The codebook head likewise starts from (almost) its bias alone: TieHeadToCodebook then sets the residual it
+        // predicts everywhere (the plain code) and the precision.
+        if (initHead >= 0 && _headCodebook is not null) _headCodebook.state_dict()["proj.weight"].mul_(initHead);
         double div = Math.Sqrt(2.0 * _cfg.Depth);
         foreach (var blk in _blocks)
         {

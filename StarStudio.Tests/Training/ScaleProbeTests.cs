@@ -80,6 +80,7 @@ public sealed class ScaleProbeTests
     [InlineData("--batch", "100000", "The batch must be between 1 and the number of scenes")]
     [InlineData("--layers", "0", "Layers must be between 1 and 32")]
     [InlineData("--lr", "2", "learning rate must be in (0, 1)")]
+    [InlineData("--codebook-head", "17", "0 (off) to 16 components")]
     public async Task ProbeCommand_RefusesAbsurdOptionsWithAClearMessage(string option, string value, string message)
     {
         Assert.SkipWhen(ShippedModelTests.ShippedFolder() is null, "models/shapes-star is not in this checkout yet.");
