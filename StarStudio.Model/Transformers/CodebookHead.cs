@@ -1,16 +1,19 @@
-// StarStudio's own head (no reference file; off unless asked for): logits tied to the VQ-VAE's codebook.
-// A plain head (VAR's head_logits) learns one weight row per code, so a code's logit learns only from the tokens where
-// that code was the target. The codes are not arbitrary labels, though: the quantiser picks the entry nearest to the
-// residual it is left with (VectorQuantizer2.NearestIndices), and for ShapesWorld the residual that turns a blob into a
-// shape is roughly (object colour - background colour) times a mask, so "red star on blue" and "green star on yellow"
-// share the geometry but not the code ids. This head predicts the residual instead, u = proj(h) in the codebook's
-// space, and scores every code by how near it lies: logits_j = s (2 u.e_j - |e_j|^2) + b_j, which is -s |u - e_j|^2 + b_j
-// up to a term that is the same for every code (a Gaussian around u, with a prior b per code). The precision s is
-// predicted per token too (s = exp(t), t = a linear unit of h), so the head can be sure over a flat background and
-// unsure at an object's edge; one learned scalar would move about lr per AdamW step and never reach its size.
+// StarStudio's own head (no reference file; off unless asked for: StarConfig.CodebookHead): logits tied to the
+// VQ-VAE's codebook. A plain head (VAR's head_logits) learns one weight row per code, so a code's logit learns only from
+// the tokens where that code was the target. The codes are not arbitrary labels, though: the quantiser picks the entry
+// nearest to the residual it is left with (VectorQuantizer2.NearestIndices), and for ShapesWorld the residual that
+// turns a blob into a shape is roughly (object colour - background colour) times a mask, so "red star on blue" and
+// "green star on yellow" share the geometry but not the code ids. This head predicts the residual instead, u = proj(h)
+// in the codebook's space, and scores every code by how near it lies:
+//     logits_j = s (2 u.e_j - |e_j|^2 + b_j) = -s (|u - e_j|^2 - b_j) + (the same for every code),
+// a Gaussian around u whose per-code offsets b play the part of the quantiser's preferred-code bias. The precision
+// s = exp(t) is predicted per token (t is one more output of proj), so the head can be sure over a flat background and
+// unsure at an object's edge; one learned scalar would move about lr per AdamW step and never reach its size. The codes
+// are taken centred and divided by their spread (Standardised), which keeps its gradients near a plain head's.
 // One Gaussian cannot say "this cell is either plain or red": with K > 1 components the head predicts K residuals,
 // precisions and mixing weights, and its logits are log sum_k pi_k p_k(code) (normalised log-probabilities).
-// Guidance, top-k and top-p work on its logits unchanged.
+// StarTransformer adds these logits to head_logits's, which learns the codes' frequencies in a few steps (the offsets
+// here, scalars scaled by s, take hundreds). Guidance, top-k and top-p work on the sum unchanged.
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -25,7 +28,7 @@ public sealed class CodebookHead : nn.Module<Tensor, Tensor>
     readonly Tensor codebook;          // [V, Cvae], a frozen copy of the VQ-VAE's embedding (a buffer: saved, not trained)
 
     /// <param name="codebook">The VQ-VAE's embedding weight [V, Cvae]; copied, so the head never trains the tokenizer.
-    /// A model about to load its weights may pass zeros: the loaded codebook and scale replace them.</param>
+    /// A model about to load its weights may pass zeros: the loaded codebook and weights replace them.</param>
     /// <param name="components">K: Gaussians around K predicted residuals, mixed (1 = one Gaussian).</param>
     public CodebookHead(long inFeatures, Tensor codebook, int components = 1) : base(nameof(CodebookHead))
     {
