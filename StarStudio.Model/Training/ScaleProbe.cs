@@ -31,7 +31,8 @@ public sealed record ScaleProbeOptions(int Scale, int Scenes = 8192, int Steps =
         if (Batch < 1 || Batch > Scenes) throw new ArgumentException($"The batch must be between 1 and the number of scenes ({Scenes}), not {Batch}.");
         if (Width < 1 || Width > 4096) throw new ArgumentException($"The width must be between 1 and 4096, not {Width}.");
         if (Layers < 1 || Layers > 32) throw new ArgumentException($"Layers must be between 1 and 32, not {Layers}.");
-        if (CodebookHead < 0 || CodebookHead > 16) throw new ArgumentException($"The codebook head takes 0 (off) to 16 components, not {CodebookHead}.");
+        if (CodebookHead < 0 || CodebookHead > Transformers.CodebookHead.MaxComponents)
+            throw new ArgumentException($"The codebook head takes 0 (off) to {Transformers.CodebookHead.MaxComponents} components, not {CodebookHead}.");
         if (!(Lr > 0 && Lr < 1)) throw new ArgumentException($"The learning rate must be in (0, 1), not {Lr}.");
     }
 }

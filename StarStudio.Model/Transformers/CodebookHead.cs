@@ -22,6 +22,9 @@ namespace StarStudio.Model.Transformers;
 
 public sealed class CodebookHead : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Most mixture components a head may have (StarConfig and the probe check against it).</summary>
+    public const int MaxComponents = 16;
+
     readonly Linear proj;               // h -> K x [u (Cvae), t (1)], then K mixing logits when K > 1
     readonly int components;
     readonly Parameter bias;
@@ -32,7 +35,8 @@ public sealed class CodebookHead : nn.Module<Tensor, Tensor>
     /// <param name="components">K: Gaussians around K predicted residuals, mixed (1 = one Gaussian).</param>
     public CodebookHead(long inFeatures, Tensor codebook, int components = 1) : base(nameof(CodebookHead))
     {
-        if (components < 1) throw new ArgumentException($"The codebook head needs at least one component, not {components}.");
+        if (components < 1 || components > MaxComponents)
+            throw new ArgumentException($"The codebook head takes 1..{MaxComponents} components, not {components}.");
         using var _ = no_grad();
         this.components = components;
         this.codebook = codebook.detach().clone();
@@ -60,10 +64,11 @@ public sealed class CodebookHead : nn.Module<Tensor, Tensor>
         // In raw units a small codebook gives precision x code gradients many times a plain head's, and the global
         // gradient clip then slows the whole transformer (a first STAR run clipped 95% of its steps to step 600).
         long cvae = codebook.shape[1];
+        var start = startCode is long code ? Standardised(this.codebook)[code] : null;
         for (int k = 0; k < components; k++)
         {
             proj.bias!.narrow(0, k * (cvae + 1) + cvae, 1).fill_(Math.Log(2.0));
-            if (startCode is long code) proj.bias!.narrow(0, k * (cvae + 1), cvae).copy_(Standardised(this.codebook)[code]);
+            if (start is not null) proj.bias!.narrow(0, k * (cvae + 1), cvae).copy_(start);
         }
     }
 

@@ -144,8 +144,8 @@ public sealed record StarConfig
         if (StableSamplerHead && SamplerDepth < 1) throw new ArgumentException("SamplerDepth must be >= 1.");
         if (!(AttnScaleInit > 0 && AttnScaleInit <= 100))
             throw new ArgumentException($"AttnScaleInit must lie in (0, 100] (exp(scale_mul) is capped at 100), got {AttnScaleInit}.");
-        if (CodebookHead < 0 || CodebookHead > 16)
-            throw new ArgumentException($"CodebookHead must be 0 (off, the reference's head_logits) or 1..16 components, got {CodebookHead}.");
+        if (CodebookHead < 0 || CodebookHead > Transformers.CodebookHead.MaxComponents)
+            throw new ArgumentException($"CodebookHead must be 0 (off, the reference's head_logits) or 1..{Transformers.CodebookHead.MaxComponents} components, got {CodebookHead}.");
         if (LocalMixKernel < 0 || (LocalMixKernel > 0 && (LocalMixKernel % 2 == 0 || LocalMixKernel > 15)))
             throw new ArgumentException($"LocalMixKernel must be 0 (off) or an odd size up to 15, got {LocalMixKernel}.");
     }

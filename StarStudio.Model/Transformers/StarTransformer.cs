@@ -275,7 +275,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
 
     /// <summary>
     /// Ties a fresh <see cref="StarConfig.CodebookHead"/> to the VQ-VAE it will be trained with (its codebook copied,
-    /// the head's scale started from it). Loaded weights bring their own copy, so only training from scratch calls this.
+    /// the precision and, given startCode, the predicted residual started). Loaded weights bring their own copy, so only training from scratch calls this.
     /// </summary>
     /// <param name="startCode">The code the fresh head predicts everywhere (the quantiser's plain code).</param>
     public void TieHeadToCodebook(Tensor codebook, long? startCode = null)
