@@ -49,18 +49,22 @@ static class ProbeCommand
             AnsiConsole.MarkupLine($"[grey]{Markup.Escape(model.Name)}: probing scale {options.Scale} ({pn}x{pn}) with {options.Layers} 3x3 convs of width {options.Width}" +
                                    (options.CodebookHead > 0 ? $" and a codebook head of {options.CodebookHead} component(s)" : "") + ", " +
                                    $"{options.Scenes} training scenes, {options.Steps} steps of {options.Batch}[/]");
-            var result = ScaleProbe.Run(model.Vae, prompts, options,
-                (step, total, loss) => Console.Error.Write($"\r  probe step {step}/{total}, loss {loss:F3}"), ct);
-            Console.Error.WriteLine();
-
             var d = model.Recommended ?? SamplingDefaults.General;
             double guided = p.ValueOr(cfg, d.Cfg);
+            var weights = guided == 0 ? new[] { 0.0 } : new[] { 0.0, guided };
+            // The model's own pictures, to judge them with the probe's guesses in place of the model's scale k.
+            var generated = weights.Select(w => ($"{model.Name} at cfg {w.ToString(CultureInfo.InvariantCulture)}",
+                ScaleDiagnosis.GeneratedTokens(model, prompts, new EvalSettings { Sampling = d with { Cfg = w }, Batch = p.GetValue(batchEval) }, ct))).ToList();
+            var result = ScaleProbe.Run(model.Vae, prompts, options,
+                (step, total, loss) => Console.Error.Write($"\r  probe step {step}/{total}, loss {loss:F3}"), ct, generated);
+            Console.Error.WriteLine();
+
             var rows = new List<(string Reader, TokenAccuracy Accuracy)>
             {
                 ($"conv probe, no prompt: {options.Scenes} training scenes (up to 1024)", result.Train),
                 ("conv probe, no prompt: held-out truths", result.HeldOut),
             };
-            foreach (double w in guided == 0 ? new[] { 0.0 } : new[] { 0.0, guided })
+            foreach (double w in weights)
             {
                 var settings = new EvalSettings { Sampling = d with { Cfg = w }, Batch = p.GetValue(batchEval) };
                 rows.Add(($"{model.Name} greedy at cfg {w.ToString(CultureInfo.InvariantCulture)}: held-out truths",
@@ -75,6 +79,16 @@ static class ProbeCommand
             Console.WriteLine("|---|---:|---:|---:|");
             foreach (var (reader, a) in rows)
                 Console.WriteLine($"| {reader} | {Pct(a.All)} | **{Pct(a.Detail)}** | {Pct(a.PredictedPlainShare)} |");
+            Console.WriteLine();
+            Console.WriteLine($"ShapesEval of the {n} held-out truths with scale {options.Scale} ({pn}x{pn}) taken from the probe, every other scale true " +
+                              $"(compare `eval --by-scale`, row k = {options.Scale}, for k = S-1; the tokenizer's ceiling with every scale true):");
+            Console.WriteLine($"  greedy guesses: **{Pct(result.GreedyPictures.Overall)}** ({result.GreedyPictures.Passed} of {result.GreedyPictures.Total} pictures pass); " +
+                              $"drawn from its softmax: **{Pct(result.SampledPictures.Overall)}** ({result.SampledPictures.Passed} of {result.SampledPictures.Total})");
+            Console.WriteLine($"The model's own pictures (its settings otherwise; seeds 0..{n - 1}), as generated and with scale {options.Scale} replaced by the probe's greedy guesses from the model's own coarser scales:");
+            Console.WriteLine("| pictures | as generated | with the probe's scale |");
+            Console.WriteLine("|---|---:|---:|");
+            foreach (var (label, asGenerated, withProbe) in result.ModelPictures)
+                Console.WriteLine($"| {label} | {Pct(asGenerated.Overall)} | **{Pct(withProbe.Overall)}** |");
             return 0;
         })));
         return cmd;

@@ -134,6 +134,21 @@ public static class ScaleDiagnosis
         ContactSheet.Write(path, tiles, columns, tileSize: 128);
     }
 
+    /// <summary>Per prompt, per scale: the token ids the model generates for the prompt with <paramref name="settings"/> (prompt i with seed Seed + i).</summary>
+    public static List<int[][]> GeneratedTokens(ScaleWiseModel model, IReadOnlyList<HeldOutPrompt> prompts, EvalSettings settings,
+        CancellationToken cancellationToken = default)
+    {
+        var pipeline = new GenerationPipeline(model);
+        var pyramids = new List<int[][]>(prompts.Count);
+        for (int start = 0; start < prompts.Count; start += settings.Batch)
+        {
+            var rows = Enumerable.Range(start, Math.Min(settings.Batch, prompts.Count - start)).ToList();
+            var frames = pipeline.Generate(settings.Request(prompts, rows), cancellationToken).ToList();
+            for (int j = 0; j < rows.Count; j++) pyramids.Add([.. frames.Select(f => f.Tokens[j])]);
+        }
+        return pyramids;
+    }
+
     /// <summary>Per prompt, per scale: the VQ-VAE's token ids of the prompt's ground-truth render.</summary>
     internal static List<int[][]> GroundTruthTokens(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, int batch)
     {

@@ -41,14 +41,25 @@ public sealed record ScaleProbeOptions(int Scale, int Scenes = 8192, int Steps =
 /// <param name="TrainLoss">Mean cross-entropy over the last tenth of the steps (nats).</param>
 /// <param name="Train">Greedy guesses on (up to 1024 of) the training scenes: against <paramref name="HeldOut"/>, whether the probe overfits.</param>
 /// <param name="HeldOut">Greedy guesses on the held-out prompts' truths.</param>
+/// <param name="GreedyPictures">ShapesEval of each held-out truth's token pyramid with scale k replaced by the probe's
+/// greedy guesses (every other scale true): what getting scale k this right is worth in pictures. For the last scale it
+/// is `eval --by-scale`'s row k = S-1 with the probe in the transformer's place.</param>
+/// <param name="SampledPictures">The same with scale k drawn from the probe's softmax (temperature 1, no truncation).</param>
+/// <param name="ModelPictures">For each set of the model's own generated pyramids handed to the probe: the pictures as
+/// generated, and with scale k replaced by the probe's greedy guesses from the model's own coarser scales (the finer
+/// scales kept as generated), both judged by ShapesEval.</param>
 public sealed record ScaleProbeResult(ScaleProbeOptions Options, int Side, long Parameters, double TrainLoss, TokenAccuracy Train,
-    TokenAccuracy HeldOut, TimeSpan Elapsed);
+    TokenAccuracy HeldOut, ShapesEvalTable GreedyPictures, ShapesEvalTable SampledPictures,
+    IReadOnlyList<(string Label, ShapesEvalTable AsGenerated, ShapesEvalTable WithProbe)> ModelPictures, TimeSpan Elapsed);
 
 public static class ScaleProbe
 {
     /// <param name="progress">(step, steps, mean loss of the last steps).</param>
+    /// <param name="modelPyramids">Labelled sets of a model's generated token pyramids for <paramref name="heldOut"/>
+    /// (per prompt, per scale); see <see cref="ScaleProbeResult.ModelPictures"/>.</param>
     public static ScaleProbeResult Run(VQVAE vae, IReadOnlyList<HeldOutPrompt> heldOut, ScaleProbeOptions o,
-        Action<int, int, double>? progress = null, CancellationToken cancellationToken = default)
+        Action<int, int, double>? progress = null, CancellationToken cancellationToken = default,
+        IReadOnlyList<(string Label, List<int[][]> Pyramids)>? modelPyramids = null)
     {
         var patchNums = vae.Quantize.VPatchNums;
         o.Validate(patchNums.Count);
@@ -88,9 +99,23 @@ public static class ScaleProbe
             }
             long parameters = net.parameters().Sum(p => p.numel());
             using var firstScenes = x.narrow(0, 0, Math.Min(o.Scenes, 1024));
-            var trainAccuracy = Greedy(net, firstScenes, y, plain);
-            var heldAccuracy = Greedy(net, heldX, heldY, plain);
-            return new ScaleProbeResult(o, pn, parameters, recent.Average(), trainAccuracy, heldAccuracy, clock.Elapsed);
+            TokenAccuracy trainAccuracy;
+            using (var trainGuesses = Guesses(net, firstScenes)) trainAccuracy = Accuracy(trainGuesses, y.narrow(0, 0, firstScenes.shape[0]), plain);
+            using var greedy = Guesses(net, heldX);
+            var heldAccuracy = Accuracy(greedy, heldY, plain);
+            using var sampled = Sample(net, heldX, o.Seed);
+            var truth = ScaleDiagnosis.GroundTruthTokens(vae, heldOut, 25);
+            var greedyPictures = JudgeWithScale(vae, heldOut, truth, o.Scale, greedy);
+            var sampledPictures = JudgeWithScale(vae, heldOut, truth, o.Scale, sampled);
+            var own = new List<(string, ShapesEvalTable, ShapesEvalTable)>();
+            foreach (var (label, pyramids) in modelPyramids ?? [])
+            {
+                if (pyramids.Count != heldOut.Count) throw new ArgumentException($"{pyramids.Count} pyramids for {heldOut.Count} prompts ({label}).");
+                using var ownX = InputsFromTokens(vae, o.Scale, pyramids);
+                using var ownGuess = Guesses(net, ownX);
+                own.Add((label, JudgeWithScale(vae, heldOut, pyramids, o.Scale, null), JudgeWithScale(vae, heldOut, pyramids, o.Scale, ownGuess)));
+            }
+            return new ScaleProbeResult(o, pn, parameters, recent.Average(), trainAccuracy, heldAccuracy, greedyPictures, sampledPictures, own, clock.Elapsed);
         }
         finally
         {
@@ -125,19 +150,91 @@ public static class ScaleProbe
         return (x, y);
     }
 
-    static TokenAccuracy Greedy(ProbeNet net, Tensor x, Tensor y, long plain)
+    /// <summary>The probe's greedy codes at every position, [N, pn*pn] int64 on the CPU.</summary>
+    static Tensor Guesses(ProbeNet net, Tensor x)
+    {
+        var guesses = new List<Tensor>();
+        using var _ = no_grad();
+        for (long start = 0; start < x.shape[0]; start += 256)
+        {
+            using var scope = NewDisposeScope();
+            guesses.Add(net.call(x.narrow(0, start, Math.Min(256, x.shape[0] - start))).argmax(1).flatten(1).cpu().MoveToOuterDisposeScope());
+        }
+        var all = cat(guesses, 0);
+        foreach (var g in guesses) g.Dispose();
+        return all;
+    }
+
+    static TokenAccuracy Accuracy(Tensor guesses, Tensor y, long plain)
     {
         var accuracy = new TokenAccuracy(plain);
+        using var guess = guesses.to_type(ScalarType.Int32);
+        using var truth = y.flatten(1).to_type(ScalarType.Int32).cpu();
+        for (long i = 0; i < guess.shape[0]; i++) accuracy.Add(guess[i].data<int>().ToArray(), truth[i].data<int>().ToArray());
+        return accuracy;
+    }
+
+    /// <summary>Codes drawn from the probe's softmax at every position (seeded), [N, pn*pn] int64 on the CPU.</summary>
+    static Tensor Sample(ProbeNet net, Tensor x, int seed)
+    {
+        using var generator = new Generator((ulong)seed, x.device);
+        var draws = new List<Tensor>();
         using var _ = no_grad();
         for (long start = 0; start < x.shape[0]; start += 256)
         {
             using var scope = NewDisposeScope();
             long count = Math.Min(256, x.shape[0] - start);
-            var guess = net.call(x.narrow(0, start, count)).argmax(1).flatten(1).to_type(ScalarType.Int32).cpu();
-            var truth = y.narrow(0, start, count).flatten(1).to_type(ScalarType.Int32).cpu();
-            for (long i = 0; i < count; i++) accuracy.Add(guess[i].data<int>().ToArray(), truth[i].data<int>().ToArray());
+            var logits = net.call(x.narrow(0, start, count));                 // [B, V, pn, pn]
+            var probs = F.softmax(logits.permute(0, 2, 3, 1).reshape(-1, logits.shape[1]), 1);
+            draws.Add(multinomial(probs, 1, generator: generator).reshape(count, -1).cpu().MoveToOuterDisposeScope());
         }
-        return accuracy;
+        var all = cat(draws, 0);
+        foreach (var d in draws) d.Dispose();
+        return all;
+    }
+
+    /// <summary>The transformer's input for scale <paramref name="scale"/> [N, Cvae, pn, pn] from given token pyramids (per prompt, per scale).</summary>
+    internal static Tensor InputsFromTokens(VQVAE vae, int scale, List<int[][]> pyramids)
+    {
+        var patchNums = vae.Quantize.VPatchNums;
+        int pn = patchNums[scale], C = vae.Config.Cvae, offset = patchNums.Take(scale).Skip(1).Sum(p => p * p);
+        var device = vae.Quantize.Embedding.weight!.device;
+        var xs = new List<Tensor>();
+        using var _ = no_grad();
+        for (int start = 0; start < pyramids.Count; start += 64)
+        {
+            using var scope = NewDisposeScope();
+            int count = Math.Min(64, pyramids.Count - start);
+            var idx_Bl = Enumerable.Range(0, patchNums.Count)
+                .Select(si => stack([.. Enumerable.Range(start, count).Select(i => tensor(pyramids[i][si], device: device))]).to_type(ScalarType.Int64)).ToList();
+            var input = vae.Quantize.IdxBlToVarInput(idx_Bl)!.narrow(1, offset, pn * pn);   // [B, pn*pn, C]
+            xs.Add(input.transpose(1, 2).reshape(count, C, pn, pn).contiguous().MoveToOuterDisposeScope());
+        }
+        var x = cat(xs, 0);
+        foreach (var t in xs) t.Dispose();
+        return x;
+    }
+
+    /// <summary>ShapesEval of each prompt's token pyramid (per prompt, per scale) with scale <paramref name="scale"/>
+    /// replaced by <paramref name="codes"/> [N, pn*pn] (null: as it is).</summary>
+    internal static ShapesEvalTable JudgeWithScale(VQVAE vae, IReadOnlyList<HeldOutPrompt> prompts, List<int[][]> truth, int scale, Tensor? codes)
+    {
+        var device = vae.Quantize.Embedding.weight!.device;
+        int scales = vae.Quantize.VPatchNums.Count;
+        var results = new List<PromptEvaluation>(prompts.Count);
+        using var _ = no_grad();
+        for (int start = 0; start < prompts.Count; start += 25)
+        {
+            using var scope = NewDisposeScope();
+            int count = Math.Min(25, prompts.Count - start);
+            var idx_Bl = Enumerable.Range(0, scales).Select(si => si == scale && codes is not null
+                ? codes.narrow(0, start, count).to(device)
+                : stack([.. Enumerable.Range(start, count).Select(i => tensor(truth[i][si], device: device))]).to_type(ScalarType.Int64)).ToList();
+            var pictures = ShapesBatches.ToImages(vae.IdxBlToImg(idx_Bl, sameShape: true, lastOne: true)[0]);
+            for (int i = 0; i < count; i++)
+                results.Add(new PromptEvaluation(prompts[start + i], pictures[i], ShapesEvaluator.Evaluate(pictures[i], prompts[start + i].Claims)));
+        }
+        return ShapesEvaluator.Table(results);
     }
 
     /// <summary>Layers of 3x3 convs (same padding), each followed by GELU, then a 1x1 conv to the codebook's logits
