@@ -55,14 +55,14 @@ static class TrainCommand
 
     public static Command Create()
     {
-        var cmd = new Command("train", "Train the embedded ShapesWorld model in C#: the VQ-VAE, the STAR transformer with its text encoder, then the stable-sampler head.");
+        var cmd = new Command("train", "Train the embedded ShapesWorld model in C#: the VQ-VAE, the STAR transformer with its text encoder, then the stable-sampler head (and the detail head, for presets that have one).");
         var all = new StageOptions();
         var output = new Option<string>("--out", "-o") { Description = "Model folder to export to after the last stage.", DefaultValueFactory = _ => Path.Combine("models", "shapes-star") };
         all.AddTo(cmd);
         cmd.Options.Add(output);
         cmd.SetAction((p, ct) => Task.FromResult(CliErrors.Run(() =>
         {
-            foreach (var stage in ShapesTraining.Stages)
+            foreach (var stage in ShapesTraining.Stages.Where(s => ShapesTraining.AppliesTo(s, ShapesModelPreset.ByName(p.GetValue(all.Preset)!))))
             {
                 var options = all.Build(p, ShapesTraining.Defaults(stage, p.GetValue(all.Preset)!) with { RunFolder = p.GetValue(all.Run)! });
                 RunStage(stage, options, p.GetValue(all.Fresh), ct);

@@ -68,11 +68,11 @@ public sealed class GenerationPipeline(ScaleWiseModel model)
                     if (request.StableSampling && si >= Model.StableSamplerFromScale)
                     {
                         transformerMs = timer.Elapsed.TotalMilliseconds;
-                        chosen = StableSampler.SampleScale(Model, h_NlC, si, cond.Conditioning, request, t, rngs);
+                        chosen = StableSampler.SampleScale(Model, x_NlC, h_NlC, si, cond.Conditioning, request, t, rngs);
                     }
                     else
                     {
-                        var logits_NlV = transformer.Logits(h_NlC, si, cond.Conditioning);
+                        var logits_NlV = transformer.Logits(h_NlC, si, cond.Conditioning, x_NlC);
                         transformerMs = timer.Elapsed.TotalMilliseconds;
                         var logits_BlV = GuidanceSchedule.Combine(logits_NlV, t, B);
                         var codebook_VCvae = quantizer.Embedding.weight!;

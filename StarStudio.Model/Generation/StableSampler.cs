@@ -14,15 +14,17 @@ public static class StableSampler
     /// <summary>Steps below this commit in random order (the reference's rand_like for step &lt; 5).</summary>
     const int RandomOrderSteps = 5;
 
-    public static ScaleTokens SampleScale(ScaleWiseModel model, Tensor x_NlC, int si, ScaleConditioning cond,
+    /// <param name="input_NlC">The scale's input tokens (what ForwardScale was given; the main head's detail head reads them).</param>
+    /// <param name="h_NlC">The main transformer's hidden state for the scale.</param>
+    public static ScaleTokens SampleScale(ScaleWiseModel model, Tensor input_NlC, Tensor h_NlC, int si, ScaleConditioning cond,
         GenerationRequest request, double rampedCfg, IReadOnlyList<Generator> rngs)
     {
         var head = model.SamplerHead ?? throw new InvalidOperationException("This model has no stable-sampler head.");
         var text = cond as TextConditioning ?? throw new InvalidOperationException("Stable sampling needs text conditioning.");
         var codebook_VCvae = model.Vae.Quantize.Embedding.weight!;
         int B = rngs.Count, pn = model.Transformer.PatchNums[si], l = pn * pn;
-        long N = x_NlC.shape[0];
-        var device = x_NlC.device;
+        long N = h_NlC.shape[0];
+        var device = h_NlC.device;
 
         // '1024': the main head commits during the first 5 steps of scales below 13; the sampler head does the rest.
         bool v1024 = request.StableSamplerVersion == StableSamplerVersion.V1024;
@@ -40,7 +42,7 @@ public static class StableSampler
             Tensor idx, prob;
             if (step < mainHeadSteps && si < mainHeadBelowScale)
             {
-                var logits = GuidanceSchedule.Combine(model.Transformer.Logits(x_NlC, si, cond), rampedCfg, B);
+                var logits = GuidanceSchedule.Combine(model.Transformer.Logits(h_NlC, si, cond, input_NlC), rampedCfg, B);
                 (idx, prob) = TokenSampler.Sample(logits, request.TopK, request.TopP, rngs);
                 // Reference quirk kept on purpose: this first commit ranks by confidence WITHOUT excluding
                 // positions already committed, so it may pick fewer new tokens than k.
@@ -51,7 +53,7 @@ public static class StableSampler
                 var committed = h_BlCvae.mul(mask_Bl.unsqueeze(-1));
                 if (N == 2 * B) committed = committed.repeat(2, 1, 1);
                 // The reference guides the sampler head with the full cfg, not the per-scale ramp.
-                var logits = GuidanceSchedule.Combine(head.SamplerLogits(x_NlC, committed, si, text), request.Cfg, B);
+                var logits = GuidanceSchedule.Combine(head.SamplerLogits(h_NlC, committed, si, text), request.Cfg, B);
                 (idx, prob) = TokenSampler.Sample(logits, request.TopK, request.TopP, rngs);
             }
             // Rank positions: random for the first steps, by confidence after; never re-commit a committed position.

@@ -174,6 +174,18 @@ public sealed record ShapesModelPreset
         Star = Shapes.Star with { CodebookHead = 1 },
     };
 
+    /// <summary>
+    /// The embedded design with a detail head on the 16x16 scale (StarConfig.DetailHeadFromScale 7): a conv net reading
+    /// that scale's coarse context and the transformer's features adds its logits to head_logits's. The STAR and sampler
+    /// stages are the embedded model's (the head is left out of them); `train detail` trains the head on the frozen
+    /// transformer (docs/MODEL_CARD.md).
+    /// </summary>
+    public static ShapesModelPreset ShapesDetail { get; } = Shapes with
+    {
+        Name = "shapes-detail",
+        Star = Shapes.Star with { DetailHeadFromScale = 7 },
+    };
+
     /// <summary>A few-second twin for tests: 32x32 images, 4 scales, width 32.</summary>
     public static ShapesModelPreset Tiny { get; } = new()
     {
@@ -208,6 +220,7 @@ public sealed record ShapesModelPreset
         (ShapesSharp, "it with sharper attention from the start", ["shapes-sharp", "sharp"]),
         (ShapesLocal, "it with a local conv in every FFN", ["shapes-local", "local"]),
         (ShapesCodebook, "it with a head tied to the codebook", ["shapes-codebook", "codebook"]),
+        (ShapesDetail, "it with a conv detail head on the 16x16 scale", ["shapes-detail", "detail"]),
         (Coarse, "its 8x predecessor", ["shapes-coarse", "coarse"]),
         (Tiny, "a few-second twin for tests", ["tiny", "shapes-tiny"]),
     ];

@@ -3,6 +3,7 @@
 // uniform weights. The word text encoder is trained jointly (STAR freezes CLIP; ours starts from nothing), and 10% of
 // captions are replaced by "" so classifier-free guidance has an unconditional model.
 // Shapes: B batch, L all tokens, V vocabulary, Cvae codebook width.
+using StarStudio.Model.Checkpoints;
 using StarStudio.Model.Generation;
 using StarStudio.Model.Shapes;
 using StarStudio.Model.Text;
@@ -44,7 +45,9 @@ public sealed class StarTrainer : TrainerBase
         _tokenWeights_L = TokenWeights(Preset.Star.PatchNums, options.ScaleWeighting).DetachFromDisposeScope();
         _transformer.train();
         _text.train();
-        var pars = Named("transformer", _transformer).Where(p => !IsSamplerHeadParameter(p.Item1["transformer.".Length..]))
+        // The sampler and detail heads have stages of their own, on the trained transformer.
+        var pars = Named("transformer", _transformer).Where(p => !IsSamplerHeadParameter(p.Item1["transformer.".Length..])
+                                                              && !DetailTrainer.IsDetailHeadParameter(p.Item1["transformer.".Length..]))
             .Concat(Named("text", _text));
         if (_probe is not null) pars = pars.Concat(Named("probe", _probe));
         _optim = new AdamW(pars, beta1: 0.9, beta2: 0.95, weightDecay: options.WeightDecay, noDecay: NoDecay);
@@ -76,13 +79,6 @@ public sealed class StarTrainer : TrainerBase
     protected override IReadOnlyList<(string Prefix, nn.Module Module)> CheckpointModules =>
         _probe is null ? [("transformer", _transformer), ("text", _text)] : [("transformer", _transformer), ("text", _text), ("probe", _probe)];
     protected override AdamW Optimizer => _optim;
-
-    /// <summary>Captions with prompt dropout applied (deterministic per step).</summary>
-    public IReadOnlyList<string> DropPrompts(IReadOnlyList<string> captions, int step)
-    {
-        var rng = new Random((int)(StepSeed(step) & 0x7fffffff));
-        return [.. captions.Select(c => rng.NextDouble() < Options.PromptDropout ? "" : c)];
-    }
 
     protected override StepResult TrainStep(int step, double lr)
     {
@@ -157,7 +153,11 @@ public sealed class StarTrainer : TrainerBase
         var transformer = new StarTransformer(preset.Star);
         var text = new WordTextEncoder(ShapesModelPreset.Tokenizer(), preset.Text);
         using var sd = Checkpoints.CheckpointFile.ReadStateDict(path);
-        LoadModules(sd, loadText ? [("transformer", transformer), ("text", text)] : [("transformer", transformer)]);
+        // A checkpoint from before the preset's detail head was trained has none: the head starts fresh, and its last
+        // conv is zero, so the model computes what the checkpoint did (DetailTrainer trains it from there).
+        bool withoutDetailHead = preset.Star.DetailHeadFromScale > 0 && !sd.Keys.Any(k => k.StartsWith("transformer." + DetailTrainer.HeadPrefix, StringComparison.Ordinal));
+        LoadModules(sd, loadText ? [("transformer", transformer), ("text", text)] : [("transformer", transformer)],
+            withoutDetailHead ? StateDictLoadOptions.Default with { IgnorePrefixes = [DetailTrainer.HeadPrefix] } : null);
         transformer.eval();
         text.eval();
         return (transformer, text);

@@ -65,6 +65,13 @@ public abstract class TrainerBase : IDisposable
     /// <summary>Per-step seed of torch's generator and of the trainer's own draws (prompt dropout).</summary>
     protected long StepSeed(int step) => unchecked(Options.Seed * 1_000_003L + step * 7919L + Stage.Length);
 
+    /// <summary>Captions with prompt dropout applied (deterministic per step): "" is the unconditional prompt of CFG.</summary>
+    public IReadOnlyList<string> DropPrompts(IReadOnlyList<string> captions, int step)
+    {
+        var rng = new Random((int)(StepSeed(step) & 0x7fffffff));
+        return [.. captions.Select(c => rng.NextDouble() < Options.PromptDropout ? "" : c)];
+    }
+
     /// <summary>Starts the stage over (--fresh): forgets the logged losses and deletes the old run's sample grids.</summary>
     public void StartFresh()
     {
@@ -122,13 +129,14 @@ public abstract class TrainerBase : IDisposable
     static LoadedStateDict CheckpointFile_Read(string path) => Checkpoints.CheckpointFile.ReadStateDict(path);
 
     /// <summary>Copies "prefix.name" tensors of a state dict into each module (strict: every key must be there).</summary>
-    public static void LoadModules(IReadOnlyDictionary<string, Tensor> sd, IEnumerable<(string Prefix, nn.Module Module)> modules)
+    public static void LoadModules(IReadOnlyDictionary<string, Tensor> sd, IEnumerable<(string Prefix, nn.Module Module)> modules,
+        StateDictLoadOptions? options = null)
     {
         foreach (var (prefix, module) in modules)
         {
             var part = sd.Where(kv => kv.Key.StartsWith(prefix + ".", StringComparison.Ordinal))
                 .ToDictionary(kv => kv.Key[(prefix.Length + 1)..], kv => kv.Value);
-            StateDictLoader.Load(module, part, StateDictLoadOptions.Default, prefix);
+            StateDictLoader.Load(module, part, options ?? StateDictLoadOptions.Default, prefix);
         }
     }
 

@@ -56,8 +56,9 @@ public interface IScaleWiseTransformer
     /// <summary>Runs every block on scale si's tokens, attending to the cache (then appending this scale to it). Returns hidden [N,l,C].</summary>
     Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache);
 
-    /// <summary>Logits [N,l,V] (STAR: optional logit_norm then head_logits; VAR: head_nm(h, cond_BD) then head).</summary>
-    Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond);
+    /// <summary>Logits [N,l,V] (STAR: optional logit_norm then head_logits; VAR: head_nm(h, cond_BD) then head).
+    /// <paramref name="x_NlC"/>: the scale's input tokens (what ForwardScale was given), read by StarStudio's detail head.</summary>
+    Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond, Tensor? x_NlC = null);
 
     /// <summary>Teacher-forced forward over all scales with the scale-causal mask: input [B, L-first_l, Cvae] -> logits [B,L,V].</summary>
     Tensor ForwardTeacherForced(Tensor x_BLCvae_woFirstL, ScaleConditioning cond);

@@ -34,6 +34,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     // 6. heads
     [ComponentName(Name = "head_logits")] readonly Linear _headLogits;
     [ComponentName(Name = "head_codebook")] readonly CodebookHead? _headCodebook;
+    [ComponentName(Name = "head_detail")] readonly DetailHead? _headDetail;
     [ComponentName(Name = "encoder_proj")] readonly Linear _encoderProj;
     [ComponentName(Name = "logit_norm")] readonly LayerNorm? _logitNorm;
     // causal-driven stable sampler head (enable_adaptive_norm)
@@ -107,6 +108,8 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
 
         _headLogits = Linear(C, config.VocabSize, device: device);
         if (config.CodebookHead > 0) _headCodebook = new CodebookHead(C, zeros(config.VocabSize, config.Cvae, device: device), config.CodebookHead);
+        if (config.DetailHeadFromScale > 0)
+            _headDetail = new DetailHead(C, config.DetailHeadWidth, config.DetailHeadLayers, config.VocabSize, device);
         _encoderProj = Linear(config.TextDim, C, device: device);
         if (config.LogitNorm || config.StableSamplerHead)
             _logitNorm = LayerNorm(C, eps: config.NormEps, elementwise_affine: false, device: device);
@@ -261,8 +264,30 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Logits [N,l,V] = head_logits(logit_norm(h)) (get_logits); si and cond are not needed by STAR.</summary>
-    public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond) => GetLogits(h_NlC);
+    /// <summary>
+    /// Logits [N,l,V] = head_logits(logit_norm(h)) (get_logits), plus the detail head's from
+    /// <see cref="StarConfig.DetailHeadFromScale"/> on, which reads the scale's input tokens <paramref name="x_NlC"/>.
+    /// cond is not needed by STAR.
+    /// </summary>
+    public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond, Tensor? x_NlC = null)
+    {
+        if (!HasDetailHeadAt(si)) return GetLogits(h_NlC);
+        if (x_NlC is null) throw new ArgumentException($"Scale {si}'s logits include the detail head, which reads the scale's input tokens: pass them.", nameof(x_NlC));
+        using var scope = NewDisposeScope();
+        return (GetLogits(h_NlC) + DetailLogits(x_NlC, h_NlC, si)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Whether scale si's logits include the <see cref="DetailHead"/>.</summary>
+    public bool HasDetailHeadAt(int si) => _headDetail is not null && si >= _cfg.DetailHeadFromScale;
+
+    /// <summary>The detail head's own logits [N,l,V] for scale si from its input tokens and the last block's hidden state.</summary>
+    public Tensor DetailLogits(Tensor x_NlC, Tensor h_NlC, int si)
+    {
+        if (!HasDetailHeadAt(si)) throw new InvalidOperationException($"This STAR model has no detail head at scale {si} (StarConfig.DetailHeadFromScale {_cfg.DetailHeadFromScale}).");
+        using var scope = NewDisposeScope();
+        var features = _cfg.LogitNorm ? _logitNorm!.forward(h_NlC) : h_NlC;
+        return _headDetail!.call(x_NlC, features, _cfg.PatchNums[si]).MoveToOuterDisposeScope();
+    }
 
     /// <summary>get_logits: optional LayerNorm without affine, then head_logits (plus StarStudio's codebook head).</summary>
     public Tensor GetLogits(Tensor h)
@@ -314,10 +339,19 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         var attnBias = CausalBias();
         var condLvl = _cfg.SharedAln ? LevelCondition() : null;
         var maskBias = _cfg.EnableCross ? TextMaskBias(cond.AttentionMask) : null;
+        var input = x;
         for (int i = 0; i < _cfg.Depth; i++)
             x = _blocks[i].Forward(x, condLvl, attnBias, cond.HiddenStates, maskBias, _ropeCos, _ropeSin,
                 scaleSides: _cfg.LocalMixKernel > 0 ? _cfg.PatchNums : null);
         var logits = GetLogits(x);
+        if (_headDetail is not null)
+        {
+            // The detail head reads each of its scales as a map of its own: add its logits scale by scale.
+            int from = _begin[_cfg.DetailHeadFromScale];
+            var detail = Enumerable.Range(_cfg.DetailHeadFromScale, _cfg.NumScales - _cfg.DetailHeadFromScale)
+                .Select(si => DetailLogits(input.narrow(1, _begin[si], _end[si] - _begin[si]), x.narrow(1, _begin[si], _end[si] - _begin[si]), si));
+            logits = cat([logits.narrow(1, 0, from), logits.narrow(1, from, _L - from) + cat([.. detail], 1)], 1);
+        }
         return (logits.MoveToOuterDisposeScope(), x.MoveToOuterDisposeScope());
     }
 

@@ -154,7 +154,7 @@ public sealed class VarTransformer : nn.Module, IScaleWiseTransformer
     }
 
     /// <summary>Logits [N,l,V] = head(head_nm(h, cond_BD)) (get_logits).</summary>
-    public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond)
+    public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond, Tensor? x_NlC = null)
     {
         var labels = RequireLabels(cond);
         if (h_NlC.shape[0] != labels.shape[0]) throw new ArgumentException($"Hidden has {h_NlC.shape[0]} rows, the labels {labels.shape[0]}.");

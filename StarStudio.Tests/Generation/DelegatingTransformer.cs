@@ -18,6 +18,6 @@ public abstract class DelegatingTransformer(IScaleWiseTransformer inner) : IScal
     public Tensor StartTokens(ScaleConditioning cond) => inner.StartTokens(cond);
     public Tensor ScaleInput(Tensor nextTokenMap_NlCvae, int si) => inner.ScaleInput(nextTokenMap_NlCvae, si);
     public virtual Tensor ForwardScale(Tensor x_NlC, int si, ScaleConditioning cond, KvCache cache) => inner.ForwardScale(x_NlC, si, cond, cache);
-    public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond) => inner.Logits(h_NlC, si, cond);
+    public Tensor Logits(Tensor h_NlC, int si, ScaleConditioning cond, Tensor? x_NlC = null) => inner.Logits(h_NlC, si, cond, x_NlC);
     public Tensor ForwardTeacherForced(Tensor x_BLCvae_woFirstL, ScaleConditioning cond) => inner.ForwardTeacherForced(x_BLCvae_woFirstL, cond);
 }

@@ -130,7 +130,7 @@ public sealed class TrainingTests : IDisposable
     public void Validated_RefusesPresetSettingsThatWouldFailOnlyLaterInTraining()
     {
         // Every preset a user can name passes.
-        foreach (var name in new[] { "shapes", "shapes-abspos", "shapes-centred", "shapes-layout", "shapes-ordered", "shapes-ordered-wide", "shapes-sharp", "shapes-local", "shapes-codebook", "shapes-coarse", "tiny" })
+        foreach (var name in new[] { "shapes", "shapes-abspos", "shapes-centred", "shapes-layout", "shapes-ordered", "shapes-ordered-wide", "shapes-sharp", "shapes-local", "shapes-codebook", "shapes-detail", "shapes-coarse", "tiny" })
         {
             Assert.Same(ShapesModelPreset.ByName(name), ShapesModelPreset.ByName(name).Validated());
             Assert.Contains($"{name} (", ShapesModelPreset.Catalogue);

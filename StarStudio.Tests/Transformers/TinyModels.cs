@@ -92,7 +92,7 @@ static class TinyModels
             {
                 var x = si == 0 ? model.StartTokens(cond) : model.ScaleInput(x_BLCv.narrow(1, begin - 1, l), si);
                 var h = model.ForwardScale(x, si, cond, cache);
-                var logits = model.Logits(h, si, cond);
+                var logits = model.Logits(h, si, cond, x);
                 hs.Add(h.MoveToOuterDisposeScope());
                 ls.Add(logits.MoveToOuterDisposeScope());
             }
