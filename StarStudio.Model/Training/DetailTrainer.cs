@@ -76,7 +76,7 @@ public sealed class DetailTrainer : TrainerBase
             var gt_idx_Bl = _vae.ImgToIdxBl(x);
             var x_BLCv = _vae.Quantize.IdxBlToVarInput(gt_idx_Bl)!;
             var enc = _text.Encode(prompts);
-            var (_, h_BLC) = _transformer.Forward(x_BLCv, new TextConditioning(enc.HiddenStates, enc.AttentionMask, enc.Pooled));
+            var (_, h_BLC) = _transformer.Forward(x_BLCv, new TextConditioning(enc.HiddenStates, enc.AttentionMask, enc.Pooled), withDetailHead: false);
             for (int si = from; si < S; si++)
             {
                 var (b, e) = _transformer.ScaleRange(si);

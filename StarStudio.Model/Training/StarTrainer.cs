@@ -96,7 +96,7 @@ public sealed class StarTrainer : TrainerBase
         _text.train();
         var enc = _text.Encode(prompts);
         var cond = new TextConditioning(enc.HiddenStates, enc.AttentionMask, enc.Pooled);
-        var (logits_BLV, hidden) = _transformer.Forward(x_BLCv, cond);
+        var (logits_BLV, hidden) = _transformer.Forward(x_BLCv, cond, withDetailHead: false);   // the detail head has its own stage
         long B = logits_BLV.shape[0], L = logits_BLV.shape[1], V = logits_BLV.shape[2];
         var ce_BL = F.cross_entropy(logits_BLV.reshape(B * L, V), gt_BL.reshape(B * L), reduction: nn.Reduction.None).view(B, L);
         var loss = ce_BL.mul(_tokenWeights_L).sum(1).mean();

@@ -322,8 +322,10 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     /// var_drop.VAR.forward: all scales at once with the scale-causal mask (a token sees its own and earlier scales).
     /// x [B, L-first_l, Cvae] (the VQ's teacher-forcing input). Returns logits [B,L,V] and the last block's hidden [B,L,C].
     /// Random token dropping (drop_scale_length) is a training option of the reference left to the trainer.
+    /// <paramref name="withDetailHead"/> false leaves StarStudio's detail head out of the logits (the stages that do
+    /// not train it need not pay for it).
     /// </summary>
-    public (Tensor Logits, Tensor Hidden) Forward(Tensor x_BLCv_wo_first_l, TextConditioning cond)
+    public (Tensor Logits, Tensor Hidden) Forward(Tensor x_BLCv_wo_first_l, TextConditioning cond, bool withDetailHead = true)
     {
         cond.Validate(_cfg.TextDim);
         long B = x_BLCv_wo_first_l.shape[0];
@@ -344,7 +346,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
             x = _blocks[i].Forward(x, condLvl, attnBias, cond.HiddenStates, maskBias, _ropeCos, _ropeSin,
                 scaleSides: _cfg.LocalMixKernel > 0 ? _cfg.PatchNums : null);
         var logits = GetLogits(x);
-        if (_headDetail is not null)
+        if (_headDetail is not null && withDetailHead)
         {
             // The detail head reads each of its scales as a map of its own: add its logits scale by scale.
             int from = _begin[_cfg.DetailHeadFromScale];
@@ -434,7 +436,7 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         Tensor feat;
         using (no_grad())
         {
-            var (_, hidden) = Forward(x_BLCv_wo_first_l, cond);
+            var (_, hidden) = Forward(x_BLCv_wo_first_l, cond, withDetailHead: false);
             feat = hidden.narrow(1, bg, n);
         }
         var embed = embed_BlCvae * mask_Bl.to_type(embed_BlCvae.dtype).unsqueeze(-1);

@@ -62,6 +62,10 @@ public sealed class DetailHeadTests
         Assert.Equal(0, TinyModels.MaxAbsDiff(logits.narrow(1, 0, begin), plainLogits.narrow(1, 0, begin)));
         Assert.True(TinyModels.MaxAbsDiff(logits.narrow(1, begin, 9), plainLogits.narrow(1, begin, 9)) > 1e-2);
         Assert.Equal(0, TinyModels.MaxAbsDiff(hidden, plainHidden));   // the head reads the transformer, never feeds it
+        // The stages that do not train the head leave it out: then the logits are head_logits's alone.
+        var (withoutHead, withoutHeadHidden) = model.Forward(x, cond, withDetailHead: false);
+        Assert.Equal(0, TinyModels.MaxAbsDiff(withoutHead, plainLogits));
+        withoutHead.Dispose(); withoutHeadHidden.Dispose();
 
         var (hiddenCached, logitsCached) = TinyModels.RunCached(model, x, cond);
         Assert.True(TinyModels.MaxAbsDiff(logits, logitsCached) < 1e-4, $"logits differ by {TinyModels.MaxAbsDiff(logits, logitsCached)}");
