@@ -64,6 +64,8 @@ public static class ScaleProbe
         var patchNums = vae.Quantize.VPatchNums;
         o.Validate(patchNums.Count);
         if (heldOut.Count == 0) throw new ArgumentException("The probe needs at least one held-out prompt.");
+        foreach (var (label, pyramids) in modelPyramids ?? [])
+            if (pyramids.Count != heldOut.Count) throw new ArgumentException($"{pyramids.Count} pyramids for {heldOut.Count} prompts ({label}).");
         var clock = Stopwatch.StartNew();
         int side = vae.Config.ImageSide, pn = patchNums[o.Scale];
         long plain = vae.Quantize.PreferredCode();
@@ -110,7 +112,6 @@ public static class ScaleProbe
             var own = new List<(string, ShapesEvalTable, ShapesEvalTable)>();
             foreach (var (label, pyramids) in modelPyramids ?? [])
             {
-                if (pyramids.Count != heldOut.Count) throw new ArgumentException($"{pyramids.Count} pyramids for {heldOut.Count} prompts ({label}).");
                 using var ownX = InputsFromTokens(vae, o.Scale, pyramids);
                 using var ownGuess = Guesses(net, ownX);
                 own.Add((label, JudgeWithScale(vae, heldOut, pyramids, o.Scale, null), JudgeWithScale(vae, heldOut, pyramids, o.Scale, ownGuess)));
@@ -126,10 +127,7 @@ public static class ScaleProbe
     /// <summary>For n pictures: the transformer's input for scale k [n, Cvae, pn, pn] and the truth's codes there [n, pn, pn].</summary>
     internal static (Tensor X, Tensor Y) Pairs(VQVAE vae, int scale, int n, Func<int, Imaging.RgbImage> picture, CancellationToken ct)
     {
-        var patchNums = vae.Quantize.VPatchNums;
-        int pn = patchNums[scale], C = vae.Config.Cvae;
-        // IdxBlToVarInput concatenates the inputs of scales 1..S-1: scale k's start after the tokens of scales 1..k-1.
-        int offset = patchNums.Take(scale).Skip(1).Sum(p => p * p);
+        int pn = vae.Quantize.VPatchNums[scale];
         var xs = new List<Tensor>();
         var ys = new List<Tensor>();
         using var _ = no_grad();
@@ -140,8 +138,7 @@ public static class ScaleProbe
             int count = Math.Min(64, n - start);
             var images = ShapesBatches.ToTensor([.. Enumerable.Range(start, count).Select(picture)], vae.Quantize.Embedding.weight!.device);
             var idx_Bl = vae.ImgToIdxBl(images);
-            var input = vae.Quantize.IdxBlToVarInput(idx_Bl)!.narrow(1, offset, pn * pn);   // [B, pn*pn, C]
-            xs.Add(input.transpose(1, 2).reshape(count, C, pn, pn).contiguous().MoveToOuterDisposeScope());
+            xs.Add(InputAt(vae, idx_Bl, scale).MoveToOuterDisposeScope());
             ys.Add(idx_Bl[scale].reshape(count, pn, pn).to_type(ScalarType.Int64).MoveToOuterDisposeScope());
         }
         var x = cat(xs, 0);
@@ -193,11 +190,21 @@ public static class ScaleProbe
         return all;
     }
 
+    /// <summary>The transformer's input for scale <paramref name="scale"/> as a map [B, Cvae, pn, pn], from the token ids of every scale.</summary>
+    static Tensor InputAt(VQVAE vae, IReadOnlyList<Tensor> idx_Bl, int scale)
+    {
+        var patchNums = vae.Quantize.VPatchNums;
+        int pn = patchNums[scale];
+        // IdxBlToVarInput concatenates the inputs of scales 1..S-1: scale k's start after the tokens of scales 1..k-1.
+        int offset = patchNums.Take(scale).Skip(1).Sum(p => p * p);
+        using var scope = NewDisposeScope();
+        var input = vae.Quantize.IdxBlToVarInput(idx_Bl)!.narrow(1, offset, pn * pn);   // [B, pn*pn, C]
+        return input.transpose(1, 2).reshape(input.shape[0], vae.Config.Cvae, pn, pn).contiguous().MoveToOuterDisposeScope();
+    }
+
     /// <summary>The transformer's input for scale <paramref name="scale"/> [N, Cvae, pn, pn] from given token pyramids (per prompt, per scale).</summary>
     internal static Tensor InputsFromTokens(VQVAE vae, int scale, List<int[][]> pyramids)
     {
-        var patchNums = vae.Quantize.VPatchNums;
-        int pn = patchNums[scale], C = vae.Config.Cvae, offset = patchNums.Take(scale).Skip(1).Sum(p => p * p);
         var device = vae.Quantize.Embedding.weight!.device;
         var xs = new List<Tensor>();
         using var _ = no_grad();
@@ -205,10 +212,9 @@ public static class ScaleProbe
         {
             using var scope = NewDisposeScope();
             int count = Math.Min(64, pyramids.Count - start);
-            var idx_Bl = Enumerable.Range(0, patchNums.Count)
+            var idx_Bl = Enumerable.Range(0, vae.Quantize.VPatchNums.Count)
                 .Select(si => stack([.. Enumerable.Range(start, count).Select(i => tensor(pyramids[i][si], device: device))]).to_type(ScalarType.Int64)).ToList();
-            var input = vae.Quantize.IdxBlToVarInput(idx_Bl)!.narrow(1, offset, pn * pn);   // [B, pn*pn, C]
-            xs.Add(input.transpose(1, 2).reshape(count, C, pn, pn).contiguous().MoveToOuterDisposeScope());
+            xs.Add(InputAt(vae, idx_Bl, scale).MoveToOuterDisposeScope());
         }
         var x = cat(xs, 0);
         foreach (var t in xs) t.Dispose();

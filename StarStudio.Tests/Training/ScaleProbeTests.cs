@@ -31,6 +31,10 @@ public sealed class ScaleProbeTests
             Assert.Equal([3L, C, pn, pn], x.shape);
             Assert.Equal(0f, (x - tokens.transpose(1, 2).reshape(3, C, pn, pn)).abs().max().item<float>());
             Assert.True(idx[scale].reshape(3, pn, pn).to_type(ScalarType.Int64).eq(y).all().item<bool>());
+            // The same input from token ids alone (how the probe reads a model's own pyramids).
+            var pyramids = Enumerable.Range(0, 3).Select(i => idx.Select(t => t[i].to_type(ScalarType.Int32).data<int>().ToArray()).ToArray()).ToList();
+            using (var fromTokens = ScaleProbe.InputsFromTokens(vae, scale, pyramids))
+                Assert.Equal(0f, (fromTokens - x).abs().max().item<float>());
             x.Dispose(); y.Dispose();
         }
         foreach (var t in idx) t.Dispose();

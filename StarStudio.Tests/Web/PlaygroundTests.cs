@@ -90,11 +90,12 @@ public sealed class PlaygroundTests : PageTestContext
         var cut = Render<Playground>();
         cut.Find("#generate").Click();
         cut.WaitForAssertion(() => Assert.True(cut.Instance.Running));
-        Assert.NotNull(cut.Find("#progress"));
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("#progress")));
 
         await cut.InvokeAsync(() => cut.Find("#stop").Click()); // find and click in one dispatch: frames re-render meanwhile
         cut.WaitForAssertion(() => Assert.False(cut.Instance.Running));
-        Assert.Contains("Cancelled before it started", cut.Find("#outcome").TextContent);
+        // Running turns false before the render that shows the outcome: wait for that render too (it raced, now and then).
+        cut.WaitForAssertion(() => Assert.Contains("Cancelled before it started", cut.Find("#outcome").TextContent));
         Assert.Equal(0, HostFixture.Host.QueueLength);
         HostFixture.Host.Resume();
         Assert.Equal(0, HostFixture.History.Count());
