@@ -76,13 +76,14 @@ public sealed class DetailTrainer : TrainerBase
             var gt_idx_Bl = _vae.ImgToIdxBl(x);
             var x_BLCv = _vae.Quantize.IdxBlToVarInput(gt_idx_Bl)!;
             var enc = _text.Encode(prompts);
-            var (_, h_BLC) = _transformer.Forward(x_BLCv, new TextConditioning(enc.HiddenStates, enc.AttentionMask, enc.Pooled), withDetailHead: false);
+            // Without the head, Forward's logits are the frozen transformer's own (head_logits alone).
+            var (logits_BLV, h_BLC) = _transformer.Forward(x_BLCv, new TextConditioning(enc.HiddenStates, enc.AttentionMask, enc.Pooled), withDetailHead: false);
             for (int si = from; si < S; si++)
             {
                 var (b, e) = _transformer.ScaleRange(si);
                 inputs.Add(_transformer.ScaleInput(x_BLCv.narrow(1, b - firstL, e - b), si));
                 hidden.Add(h_BLC.narrow(1, b, e - b));
-                baseLogits.Add(_transformer.GetLogits(hidden[^1]));
+                baseLogits.Add(logits_BLV.narrow(1, b, e - b));
                 truth.Add(gt_idx_Bl[si].to_type(ScalarType.Int64));
             }
         }

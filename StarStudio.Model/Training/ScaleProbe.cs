@@ -72,7 +72,12 @@ public static class ScaleProbe
 
         var train = new ShapesDataset(o.DataSeed, ShapesSplit.Train, side);
         var (x, y) = Pairs(vae, o.Scale, o.Scenes, i => train.Sample(i).Image, cancellationToken);
-        var (heldX, heldY) = Pairs(vae, o.Scale, heldOut.Count, i => ShapesRenderer.Render(heldOut[i].Scene, side), cancellationToken);
+        // The held-out truths are tokenized once: their pyramids give the probe's inputs and targets and, below, the pictures.
+        var truth = ScaleDiagnosis.GroundTruthTokens(vae, heldOut, 25);
+        var heldX = InputsFromTokens(vae, o.Scale, truth);
+        Tensor heldY;
+        using (NewDisposeScope())
+            heldY = stack([.. truth.Select(t => tensor(t[o.Scale]))]).to_type(ScalarType.Int64).view(heldOut.Count, pn, pn).to(heldX.device).MoveToOuterDisposeScope();
         try
         {
             manual_seed(o.Seed);
@@ -106,7 +111,6 @@ public static class ScaleProbe
             using var greedy = Guesses(net, heldX);
             var heldAccuracy = Accuracy(greedy, heldY, plain);
             using var sampled = Sample(net, heldX, o.Seed);
-            var truth = ScaleDiagnosis.GroundTruthTokens(vae, heldOut, 25);
             var greedyPictures = JudgeWithScale(vae, heldOut, truth, o.Scale, greedy);
             var sampledPictures = JudgeWithScale(vae, heldOut, truth, o.Scale, sampled);
             var own = new List<(string, ShapesEvalTable, ShapesEvalTable)>();

@@ -274,7 +274,8 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         if (!HasDetailHeadAt(si)) return GetLogits(h_NlC);
         if (x_NlC is null) throw new ArgumentException($"Scale {si}'s logits include the detail head, which reads the scale's input tokens: pass them.", nameof(x_NlC));
         using var scope = NewDisposeScope();
-        return (GetLogits(h_NlC) + DetailLogits(x_NlC, h_NlC, si)).MoveToOuterDisposeScope();
+        var f = HeadFeatures(h_NlC);   // both heads read it: normalise once
+        return (HeadLogits(f) + _headDetail!.call(x_NlC, f, _cfg.PatchNums[si])).MoveToOuterDisposeScope();
     }
 
     /// <summary>Whether scale si's logits include the <see cref="DetailHead"/>.</summary>
@@ -285,17 +286,24 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
     {
         if (!HasDetailHeadAt(si)) throw new InvalidOperationException($"This STAR model has no detail head at scale {si} (StarConfig.DetailHeadFromScale {_cfg.DetailHeadFromScale}).");
         using var scope = NewDisposeScope();
-        var features = _cfg.LogitNorm ? _logitNorm!.forward(h_NlC) : h_NlC;
-        return _headDetail!.call(x_NlC, features, _cfg.PatchNums[si]).MoveToOuterDisposeScope();
+        return _headDetail!.call(x_NlC, HeadFeatures(h_NlC), _cfg.PatchNums[si]).MoveToOuterDisposeScope();
     }
 
     /// <summary>get_logits: optional LayerNorm without affine, then head_logits (plus StarStudio's codebook head).</summary>
     public Tensor GetLogits(Tensor h)
     {
         using var scope = NewDisposeScope();
-        var f = _cfg.LogitNorm ? _logitNorm!.forward(h) : h;
+        return HeadLogits(HeadFeatures(h)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>What the heads read: logit_norm(h) (LayerNorm without affine), or h without logit norm.</summary>
+    Tensor HeadFeatures(Tensor h) => _cfg.LogitNorm ? _logitNorm!.forward(h) : h;
+
+    /// <summary>head_logits(f) plus StarStudio's codebook head.</summary>
+    Tensor HeadLogits(Tensor f)
+    {
         var logits = _headLogits.forward(f);
-        return (_headCodebook is null ? logits : logits + _headCodebook.forward(f)).MoveToOuterDisposeScope();
+        return _headCodebook is null ? logits : logits + _headCodebook.forward(f);
     }
 
     /// <summary>
@@ -345,13 +353,14 @@ public sealed class StarTransformer : nn.Module, IScaleWiseTransformer, IStableS
         for (int i = 0; i < _cfg.Depth; i++)
             x = _blocks[i].Forward(x, condLvl, attnBias, cond.HiddenStates, maskBias, _ropeCos, _ropeSin,
                 scaleSides: _cfg.LocalMixKernel > 0 ? _cfg.PatchNums : null);
-        var logits = GetLogits(x);
+        var f = HeadFeatures(x);
+        var logits = HeadLogits(f);
         if (_headDetail is not null && withDetailHead)
         {
             // The detail head reads each of its scales as a map of its own: add its logits scale by scale.
             int from = _begin[_cfg.DetailHeadFromScale];
             var detail = Enumerable.Range(_cfg.DetailHeadFromScale, _cfg.NumScales - _cfg.DetailHeadFromScale)
-                .Select(si => DetailLogits(input.narrow(1, _begin[si], _end[si] - _begin[si]), x.narrow(1, _begin[si], _end[si] - _begin[si]), si));
+                .Select(si => _headDetail.call(input.narrow(1, _begin[si], _end[si] - _begin[si]), f.narrow(1, _begin[si], _end[si] - _begin[si]), _cfg.PatchNums[si]));
             logits = cat([logits.narrow(1, 0, from), logits.narrow(1, from, _L - from) + cat([.. detail], 1)], 1);
         }
         return (logits.MoveToOuterDisposeScope(), x.MoveToOuterDisposeScope());
